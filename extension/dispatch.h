@@ -1,0 +1,24 @@
+/*
+ * dispatch.h
+ *		Event handling shared by the trigger, preview(), matches() and
+ *		test_webhook().
+ */
+#ifndef CORTEX_HOOK_DISPATCH_H
+#define CORTEX_HOOK_DISPATCH_H
+
+#include "access/htup.h"
+#include "access/tupdesc.h"
+#include "utils/jsonb.h"
+
+#include "jansson_pg.h"
+
+extern uint32 cortex_hook_trigger_mask(Datum triggers);
+extern json_t *cortex_hook_event_context(const char *event_type, const char *event_time,
+										 bool has_id, int64 event_id, Jsonb *data,
+										 char **error);
+extern json_t *cortex_hook_context_from_jsonb(Jsonb *event, const char *argname);
+extern HeapTuple cortex_hook_webhook_by_name(const char *name, TupleDesc *desc);
+extern const char *cortex_hook_render_webhook(const char *url_src, const char *body_src,
+											  const json_t *ctx, char **url, text **body);
+
+#endif

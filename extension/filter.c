@@ -1,0 +1,327 @@
+/*
+ * filter.c
+ *		Webhook filters (SPEC §4): compiled once per webhook, matched per event.
+ *
+ * Every key present must match (AND); within a key any listed value matches
+ * (OR), by exact string comparison against every value found in the event at
+ * that dimension.  "condition" is a SQL/JSON path predicate evaluated with
+ * PostgreSQL's own jsonb_path_match(), in silent mode, against the whole
+ * event.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/jsonb.h"
+#include "utils/jsonpath.h"
+#include "utils/memutils.h"
+
+#include "cortex_hook.h"
+#include "template.h"
+
+typedef enum Dim
+{
+	DIM_INTEGRATIONS,
+	DIM_INTEGRATION_TYPES,
+	DIM_RESOURCE_TYPES,
+	DIM_RESOURCES,
+	DIM_PERMISSIONS,
+	DIM_REQUESTERS,
+	DIM_GRANTEES,
+	DIM_ACCESS_FLOWS,
+	DIM_BUNDLES,
+	NUM_DIMS
+} Dim;
+
+static const char *const dim_names[NUM_DIMS] = {
+	"integrations", "integration_types", "resource_types", "resources",
+	"permissions", "requesters", "grantees", "access_flows", "bundles"
+};
+
+#define FILTER_KEYS_HINT "Filter keys are integrations, integration_types, resource_types, resources, permissions, requesters, grantees, access_flows, bundles and condition."
+
+struct Filter
+{
+	int			nvalues[NUM_DIMS];	/* -1: key absent */
+	char	  **values[NUM_DIMS];
+	JsonPath   *condition;
+};
+
+static Jsonb *empty_vars = NULL;
+
+/* Parse and check a condition; errors name the filter and say what is allowed. */
+static JsonPath *
+compile_condition(const char *text)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	JsonPath   *jp = NULL;
+	JsonPathItem item;
+
+	PG_TRY();
+	{
+		jp = DatumGetJsonPathP(DirectFunctionCall1(jsonpath_in, CStringGetDatum(text)));
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid filters.condition: %s", edata->message),
+				 errdetail("The condition was: %s", text),
+				 errhint("Write a SQL/JSON path predicate over the event, such as \"$.data.access_duration_in_seconds > 3600\".")));
+	}
+	PG_END_TRY();
+
+	jspInit(&item, jp);
+	switch (item.type)
+	{
+		case jpiAnd:
+		case jpiOr:
+		case jpiNot:
+		case jpiIsUnknown:
+		case jpiEqual:
+		case jpiNotEqual:
+		case jpiLess:
+		case jpiGreater:
+		case jpiLessOrEqual:
+		case jpiGreaterOrEqual:
+		case jpiExists:
+		case jpiStartsWith:
+		case jpiLikeRegex:
+			break;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("filters.condition must be a predicate"),
+					 errdetail("\"%s\" selects values but does not compare them.", text),
+					 errhint("Write a comparison, such as \"$.data.access_duration_in_seconds > 3600\" or \"exists($.data.custom_fields.ticket)\".")));
+	}
+	return jp;
+}
+
+/*
+ * Check a webhook's filters and compile them into cxt.  Raises an error for
+ * anything that is not allowed, so it is also the validation at write time.
+ */
+Filter *
+filter_compile(Jsonb *filters, MemoryContext cxt)
+{
+	Filter	   *f = MemoryContextAllocZero(cxt, sizeof(Filter));
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	for (int d = 0; d < NUM_DIMS; d++)
+		f->nvalues[d] = -1;
+
+	if (!JB_ROOT_IS_OBJECT(filters) || JB_ROOT_IS_SCALAR(filters))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("webhook filters must be a JSON object"),
+				 errhint("Use an object such as {\"integrations\": [\"payments-prod-db\"]}, or {} for no filter.")));
+
+	it = JsonbIteratorInit(&filters->root);
+	tok = JsonbIteratorNext(&it, &v, false);	/* WJB_BEGIN_OBJECT */
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_END_OBJECT)
+	{
+		char	   *key;
+		int			dim = -1;
+		JsonbValue	val;
+
+		Assert(tok == WJB_KEY);
+		key = pnstrdup(v.val.string.val, v.val.string.len);
+		tok = JsonbIteratorNext(&it, &val, true);
+		Assert(tok == WJB_VALUE);
+
+		if (strcmp(key, "condition") == 0)
+		{
+			char	   *text;
+
+			if (val.type != jbvString)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("filters.condition must be a string"),
+						 errhint("Write a SQL/JSON path predicate as a string, such as \"$.data.access_duration_in_seconds > 3600\".")));
+			text = pnstrdup(val.val.string.val, val.val.string.len);
+			{
+				MemoryContext old = MemoryContextSwitchTo(cxt);
+
+				f->condition = compile_condition(text);
+				MemoryContextSwitchTo(old);
+			}
+			continue;
+		}
+		for (int d = 0; d < NUM_DIMS; d++)
+			if (strcmp(key, dim_names[d]) == 0)
+				dim = d;
+		if (dim < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown filter key \"%s\"", key),
+					 errhint(FILTER_KEYS_HINT)));
+		if (val.type != jbvBinary || !JsonContainerIsArray(val.val.binary.data))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("filters.%s must be an array of strings", key),
+					 errhint("List the values to match, such as {\"%s\": [\"a\", \"b\"]}.", key)));
+		{
+			JsonbIterator *ait = JsonbIteratorInit(val.val.binary.data);
+			JsonbValue	elem;
+			int			n = JsonContainerSize(val.val.binary.data);
+			int			i = 0;
+
+			if (n == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("filters.%s must not be empty", key),
+						 errhint("List at least one value, or remove the key to match every event.")));
+			f->values[dim] = MemoryContextAlloc(cxt, n * sizeof(char *));
+			while ((tok = JsonbIteratorNext(&ait, &elem, true)) != WJB_DONE)
+			{
+				if (tok != WJB_ELEM)
+					continue;
+				if (elem.type != jbvString)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("filters.%s must be an array of strings", key),
+							 errdetail("Element %d is not a string.", i + 1),
+							 errhint("List the values to match as strings, such as {\"%s\": [\"a\", \"b\"]}.", key)));
+				f->values[dim][i++] = MemoryContextStrdup(cxt,
+														  pnstrdup(elem.val.string.val, elem.val.string.len));
+			}
+			f->nvalues[dim] = i;
+		}
+	}
+	return f;
+}
+
+bool
+filter_has_condition(const Filter *f)
+{
+	return f->condition != NULL;
+}
+
+static bool
+value_listed(const Filter *f, int dim, const json_t *v)
+{
+	const char *s;
+
+	if (!json_is_string(v))
+		return false;
+	s = json_string_value(v);
+	for (int i = 0; i < f->nvalues[dim]; i++)
+		if (strcmp(f->values[dim][i], s) == 0)
+			return true;
+	return false;
+}
+
+/* Does any value of the event at this dimension appear in the filter? */
+static bool
+dim_matches(const Filter *f, int dim, const json_t *data)
+{
+	const json_t *groups = json_object_get(data, "access_groups");
+	size_t		g;
+	const json_t *group;
+
+	switch (dim)
+	{
+		case DIM_REQUESTERS:
+			return value_listed(f, dim, tpl_lookup(data, "requester.email")) ||
+				value_listed(f, dim, tpl_lookup(data, "requester.name"));
+		case DIM_GRANTEES:
+			return value_listed(f, dim, tpl_lookup(data, "grantee.name"));
+		case DIM_ACCESS_FLOWS:
+			return value_listed(f, dim, tpl_lookup(data, "access_flow.name"));
+		case DIM_BUNDLES:
+			return value_listed(f, dim, tpl_lookup(data, "access_bundle.name"));
+		default:
+			break;
+	}
+	if (!json_is_array(groups))
+		return false;
+	json_array_foreach((json_t *) groups, g, group)
+	{
+		const json_t *units = json_object_get(group, "access_units");
+		size_t		u;
+		const json_t *unit;
+
+		if (dim == DIM_INTEGRATIONS &&
+			value_listed(f, dim, tpl_lookup(group, "integration.name")))
+			return true;
+		if (dim == DIM_INTEGRATION_TYPES &&
+			value_listed(f, dim, tpl_lookup(group, "integration.type")))
+			return true;
+		if (dim == DIM_RESOURCE_TYPES)
+		{
+			const json_t *types = json_object_get(group, "resource_types");
+			size_t		t;
+			const json_t *type;
+
+			if (json_is_array(types))
+				json_array_foreach((json_t *) types, t, type)
+					if (value_listed(f, dim, json_object_get(type, "name")))
+					return true;
+		}
+		if (!json_is_array(units))
+			continue;
+		json_array_foreach((json_t *) units, u, unit)
+		{
+			if (dim == DIM_RESOURCES &&
+				value_listed(f, dim, tpl_lookup(unit, "resource.name")))
+				return true;
+			if (dim == DIM_RESOURCE_TYPES &&
+				value_listed(f, dim, tpl_lookup(unit, "resource.type.name")))
+				return true;
+			if (dim == DIM_PERMISSIONS &&
+				value_listed(f, dim, tpl_lookup(unit, "permission.name")))
+				return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * event is the jansson event object; event_jsonb the same event as jsonb,
+ * needed only when the filter has a condition.
+ */
+bool
+filter_match(const Filter *f, const json_t *event, Jsonb *event_jsonb)
+{
+	const json_t *data = json_object_get(event, "data");
+
+	for (int d = 0; d < NUM_DIMS; d++)
+		if (f->nvalues[d] >= 0 && !dim_matches(f, d, data))
+			return false;
+
+	if (f->condition)
+	{
+		LOCAL_FCINFO(fcinfo, 4);
+		Datum		result;
+
+		if (empty_vars == NULL)
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+			empty_vars = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
+			MemoryContextSwitchTo(old);
+		}
+		InitFunctionCallInfoData(*fcinfo, NULL, 4, InvalidOid, NULL, NULL);
+		fcinfo->args[0].value = JsonbPGetDatum(event_jsonb);
+		fcinfo->args[0].isnull = false;
+		fcinfo->args[1].value = PointerGetDatum(f->condition);
+		fcinfo->args[1].isnull = false;
+		fcinfo->args[2].value = JsonbPGetDatum(empty_vars);
+		fcinfo->args[2].isnull = false;
+		fcinfo->args[3].value = BoolGetDatum(true);	/* silent */
+		fcinfo->args[3].isnull = false;
+		result = jsonb_path_match(fcinfo);
+		if (fcinfo->isnull || !DatumGetBool(result))
+			return false;
+	}
+	return true;
+}
