@@ -17,7 +17,7 @@ PGFILEDESC = "cortex_hook - Cortex custom events from access-request rows"
 
 REGRESS = setup validation templates filters functions dispatch delivery privileges
 REGRESS_OPTS = --inputdir=test --outputdir=test --temp-instance=test/tmp_check \
-	--temp-config=test/cortex_hook.conf --load-extension=cortex_hook
+	--temp-config=test/cortex_hook.conf
 
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl

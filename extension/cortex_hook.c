@@ -309,12 +309,11 @@ cortex_hook_format_time(TimestampTz t)
 {
 	struct pg_tm tm;
 	fsec_t		fsec;
-	int			tz;
 
+	/* no time zone pointer: timestamp2tm() then gives UTC, not local time */
 	if (TIMESTAMP_NOT_FINITE(t) ||
-		timestamp2tm(t, &tz, &tm, &fsec, NULL, NULL) != 0)
+		timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0)
 		return pstrdup(TIMESTAMP_IS_NOBEGIN(t) ? "-infinity" : "infinity");
-	/* timestamp2tm with a NULL time zone gives UTC */
 	return psprintf("%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
 					tm.tm_year, tm.tm_mon, tm.tm_mday,
 					tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);

@@ -43,9 +43,6 @@ extern Filter *filter_compile(Jsonb *filters, MemoryContext cxt);
 extern bool filter_has_condition(const Filter *f);
 extern bool filter_match(const Filter *f, const json_t *event, Jsonb *event_jsonb);
 
-/* validate.c */
-extern void cortex_hook_check_url(const char *url);
-
 /* util */
 extern json_t *cortex_hook_jsonb_to_jansson(Jsonb *jb);
 extern Jsonb *cortex_hook_build_event(const char *event_type, TimestampTz event_time,

@@ -19,6 +19,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
@@ -60,6 +61,7 @@ typedef struct Bucket
 	int			rate;			/* per minute */
 	double		tokens;
 	TimestampTz refilled_at;
+	TimestampTz next_slot;		/* last time handed to a waiting delivery */
 } Bucket;
 
 struct Sender
@@ -232,7 +234,14 @@ build_headers(HttpRequest *req, Jsonb *user_headers, const char *secret,
 	if (!has_ua)
 		ADD("User-Agent", CORTEX_HOOK_USER_AGENT);
 	ADD("Idempotency-Key", msg_id);
-	if (secret)
+	if (secret && req == NULL)
+	{
+		/* a preview: the real values exist only at send time */
+		ADD("webhook-id", msg_id);
+		ADD("webhook-timestamp", "<unix time when sent>");
+		ADD("webhook-signature", "v1,<HMAC-SHA256 computed when sent>");
+	}
+	else if (secret)
 	{
 		long		ts = (long) time(NULL);
 		char		tsbuf[32];
@@ -376,8 +385,9 @@ push_done(Sender *s, Job *job)
 }
 
 /*
- * Take a token for this webhook, or say how long until one is free.
- * rate <= 0 means no limit.
+ * Take a token for this webhook, or give the delivery its own future slot:
+ * waiting deliveries get slots one token-interval apart, so a burst beyond
+ * the limit is spread out evenly.  rate <= 0 means no limit.
  */
 static double
 bucket_wait_s(Sender *s, int64 webhook_id, int rate, TimestampTz now)
@@ -394,6 +404,7 @@ bucket_wait_s(Sender *s, int64 webhook_id, int rate, TimestampTz now)
 		b->rate = rate;
 		b->tokens = rate;
 		b->refilled_at = now;
+		b->next_slot = now;
 	}
 	b->tokens = Min((double) rate,
 					b->tokens + (now - b->refilled_at) / 1000000.0 * per_s);
@@ -403,7 +414,9 @@ bucket_wait_s(Sender *s, int64 webhook_id, int rate, TimestampTz now)
 		b->tokens -= 1.0;
 		return 0;
 	}
-	return (1.0 - b->tokens) / per_s;
+	b->next_slot = Max(now + (TimestampTz) ((1.0 - b->tokens) / per_s * USECS_PER_SEC),
+					   b->next_slot + (TimestampTz) (USECS_PER_SEC / per_s));
+	return (b->next_slot - now) / (double) USECS_PER_SEC;
 }
 
 /* Update a delivery's state. */
@@ -553,6 +566,7 @@ sender_claim(Sender *s, int max)
 {
 	Datum		values[2];
 	TimestampTz now = GetCurrentTimestamp();
+	SPITupleTable *tt;
 	uint64		n;
 	int			claimed = 0;
 
@@ -584,11 +598,11 @@ sender_claim(Sender *s, int max)
 	if (SPI_execute_plan(claim_plan, values, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "could not claim deliveries");
 	n = SPI_processed;
+	tt = SPI_tuptable;			/* statements below replace SPI_tuptable */
 
 	/* jobs outlive SPI: take what we need from each row, then act */
 	for (uint64 i = 0; i < n; i++)
 	{
-		SPITupleTable *tt = SPI_tuptable;
 		HeapTuple	tup = tt->vals[i];
 		TupleDesc	desc = tt->tupdesc;
 		bool		isnull;
@@ -912,14 +926,14 @@ mock_event(const char *event_type, Datum triggers)
 
 	if (event_type == NULL)
 	{
-		uint32		mask = cortex_hook_trigger_mask(triggers);
+		ArrayType  *arr = DatumGetArrayTypeP(triggers);
+		bool		first_null;
+		Datum		first;
 
-		for (int i = 0; i < NUM_EVENT_TYPES; i++)
-			if (mask & (1u << i))
-			{
-				event_type = cortex_hook_event_types[i];
-				break;
-			}
+		first = array_get_element(PointerGetDatum(arr), 1, (int[]) {ARR_LBOUND(arr)[0]},
+								  -1, sizeof(Oid), true, TYPALIGN_INT, &first_null);
+		if (!first_null)
+			event_type = DatumGetCString(DirectFunctionCall1(enum_out, first));
 	}
 	values[0] = CStringGetTextDatum(event_type ? event_type : "RequestCreated");
 	if (SPI_execute_with_args("SELECT cortex_hook.mock_event($1::cortex_hook.event_type)",

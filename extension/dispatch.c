@@ -467,6 +467,15 @@ cortex_hook_dispatch(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	/* misuse is reported whether or not any webhook is active */
+	desc = td->tg_relation->rd_att;
+	if (!TRIGGER_FIRED_FOR_ROW(td->tg_event) && td->tg_newtable == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("cortex_hook.dispatch() FOR EACH STATEMENT needs a transition table"),
+				 errhint("Add REFERENCING NEW TABLE AS new_rows to the trigger, or use FOR EACH ROW.")));
+	resolve_columns(td, desc, &cols);
+
 	if (!cache_valid)
 		load_hooks();
 	if (nhooks == 0)
@@ -474,9 +483,6 @@ cortex_hook_dispatch(PG_FUNCTION_ARGS)
 		SPI_finish();
 		return PointerGetDatum(NULL);
 	}
-
-	desc = td->tg_relation->rd_att;
-	resolve_columns(td, desc, &cols);
 
 	if (TRIGGER_FIRED_FOR_ROW(td->tg_event))
 		dispatch_tuple(TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple,
@@ -488,11 +494,6 @@ cortex_hook_dispatch(PG_FUNCTION_ARGS)
 		MemoryContext row_cxt;
 		MemoryContext old;
 
-		if (ts == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-					 errmsg("cortex_hook.dispatch() FOR EACH STATEMENT needs a transition table"),
-					 errhint("Add REFERENCING NEW TABLE AS new_rows to the trigger, or use FOR EACH ROW.")));
 		slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
 		row_cxt = AllocSetContextCreate(CurrentMemoryContext, "cortex_hook dispatch row",
 										ALLOCSET_DEFAULT_SIZES);

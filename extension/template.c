@@ -1699,9 +1699,13 @@ tpl_render(const Template *t, const json_t *ctx, TplBuf *out, TplError *err)
 	return true;
 }
 
-/* jansson's json_object(), for code that cannot see its declaration. */
+/*
+ * A new empty object.  Inside a server, the name json_object() resolves to
+ * PostgreSQL's SQL function of that name, so no code of ours may call it;
+ * json_pack() builds the object inside libjansson.
+ */
 json_t *
 tpl_json_object_new(void)
 {
-	return json_object();
+	return json_pack("{}");
 }

@@ -98,18 +98,13 @@ check_method(const char *method)
 	return NULL;				/* not reached */
 }
 
-/*
- * An absolute http(s) URL with a host; tags only in path and query.  Also
- * used for a rendered URL before it is queued.
- */
-void
-cortex_hook_check_url(const char *url)
+/* The parts of an absolute http(s) URL, each with its own error. */
+static void
+check_url_shape(const char *url)
 {
 	const char *p;
 	const char *auth;
 	const char *auth_end;
-	TplError	err;
-	Template   *t;
 
 	for (p = url; *p; p++)
 		if ((unsigned char) *p <= ' ' || *p == 0x7f)
@@ -192,8 +187,19 @@ cortex_hook_check_url(const char *url)
 									(int) (host_end - auth), auth),
 							 errhint("Use a DNS name or an IP address; tags are allowed only in the path and query.")));
 	}
+}
 
-	t = tpl_compile(url, strlen(url), TPL_URL, &err);
+/*
+ * An absolute http(s) URL with a host; tags only in path and query.  The
+ * tags are checked first, then the URL's shape with each tag masked.
+ */
+static void
+check_url(const char *url)
+{
+	TplError	err;
+	Template   *t = tpl_compile(url, strlen(url), TPL_URL, &err);
+	StringInfoData masked;
+
 	if (t == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -201,6 +207,21 @@ cortex_hook_check_url(const char *url)
 				 errhint("Fix column %d. Tags such as {{data.id}} may appear in the path and query.",
 						 err.column)));
 	tpl_free(t);
+
+	initStringInfo(&masked);
+	for (const char *p = url; *p;)
+	{
+		const char *close;
+
+		if (p[0] == '{' && p[1] == '{' && (close = strstr(p, "}}")) != NULL)
+		{
+			appendStringInfoChar(&masked, 'x');
+			p = close + 2;
+		}
+		else
+			appendStringInfoChar(&masked, *p++);
+	}
+	check_url_shape(masked.data);
 }
 
 static bool
@@ -417,7 +438,7 @@ cortex_hook_webhook_validate(PG_FUNCTION_ARGS)
 
 	d = getattr(tup, desc, "url", &isnull);
 	require(isnull, "url", "Give the URL to send to, such as https://api.getcortexapp.com/api/v1/catalog/my-entity/custom-events.");
-	cortex_hook_check_url(TextDatumGetCString(d));
+	check_url(TextDatumGetCString(d));
 
 	d = getattr(tup, desc, "body_template", &isnull);
 	require(isnull, "body_template", TEMPLATE_HINT);
