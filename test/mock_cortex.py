@@ -6,7 +6,7 @@
 answers like Cortex: 200 with the created event and a "uuid" (plus, under
 "received", exactly what the server got: method, path, headers, body); 400 for
 a body without "title" or "type"; 401 without the right Bearer token (the echo
-shows "Bearer (valid)" or "Bearer (invalid)", never the key); 404 for
+shows "Bearer (valid)" or "Bearer (invalid)" and no other credential header); 404 for
 an entity whose tag starts with "missing"; 429 with Retry-After when scripted.
 
 Control endpoints (not part of Cortex):
@@ -105,10 +105,16 @@ class Handler(BaseHTTPRequestHandler):
         text = raw.decode("utf-8", "replace")
         auth = self.headers.get("Authorization", "")
         headers = {k: v for k, v in self.headers.items()}
-        if "Authorization" in headers:
-            # never echo the key back: tests check it is stored nowhere
-            headers["Authorization"] = "Bearer (valid)" if auth == "Bearer " + self.server.token \
-                else "Bearer (invalid)"
+        # never echo credentials back: tests check they are stored nowhere
+        for k in list(headers):
+            low = k.lower()
+            if low == "authorization":
+                headers[k] = "Bearer (valid)" if auth == "Bearer " + self.server.token \
+                    else "Bearer (invalid)"
+            elif low in ("cookie", "x-api-key", "proxy-authorization") or \
+                    any(w in low for w in ("token", "secret", "key", "password", "auth")):
+                if low != "idempotency-key":
+                    headers[k] = "(not echoed)"
         received = {
             "entity": entity,
             "method": method,

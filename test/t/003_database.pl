@@ -1,0 +1,45 @@
+# The worker's database: DROP DATABASE is not blocked by the worker, and a
+# database created again gets deliveries again, with no restart.
+use strict;
+use warnings;
+use FindBin;
+use lib $FindBin::Bin;
+
+use CortexHookTest;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time);
+
+my $mock = start_mock();
+my $node = new_node('database', "cortex_hook.database_name = 'hookdb'\n");
+$node->start;
+my $base = "http://127.0.0.1:$mock->{port}/api/v1/catalog";
+my $setup = qq{
+CREATE EXTENSION cortex_hook;
+INSERT INTO cortex_hook.webhook (name, url, headers, triggers)
+VALUES ('Cortex', '$base/{{data.entity}}/custom-events', '{"Authorization": "Bearer test-token"}',
+        '{RequestCreated}');
+};
+
+$node->safe_psql('postgres', 'CREATE DATABASE hookdb');
+$node->safe_psql('hookdb', $setup);
+$node->safe_psql('hookdb', q{INSERT INTO cortex_hook.access_request_event (event_type, data) VALUES ('RequestCreated', '{"entity": "one"}')});
+ok($node->poll_query_until('hookdb', q{SELECT status = 'delivered' FROM cortex_hook.delivery}), 'delivering in hookdb');
+
+my $t0 = time();
+my ($rc, $out, $err) = $node->psql('postgres', 'DROP DATABASE hookdb');
+my $took = time() - $t0;
+is($rc, 0, 'DROP DATABASE of the worker\'s database succeeds') or diag($err);
+cmp_ok($took, '<', 4, sprintf('and is not held up by the worker (%.2f s)', $took));
+$node->wait_for_log(qr/database "hookdb" was dropped; waiting for it to be created again/);
+
+$node->safe_psql('postgres', 'CREATE DATABASE hookdb');
+$node->safe_psql('hookdb', $setup);
+$node->safe_psql('hookdb', q{INSERT INTO cortex_hook.access_request_event (event_type, data) VALUES ('RequestCreated', '{"entity": "two"}')});
+ok($node->poll_query_until('hookdb', q{SELECT status = 'delivered' FROM cortex_hook.delivery}),
+	'a database created again gets deliveries, no restart needed');
+is(scalar @{ mock_requests($mock, 'two') }, 1, 'received once');
+
+$node->stop;
+stop_mock($mock);
+done_testing();
