@@ -1335,7 +1335,7 @@ civil_from_days(int64_t z, int *y, int *m, int *d)
 }
 
 static bool
-format_epoch_us(int64_t secs, int64_t usec, char out[32])
+format_epoch_us(int64_t secs, int64_t usec, char out[64])
 {
 	int64_t		days = secs / 86400;
 	int64_t		rem = secs % 86400;
@@ -1351,7 +1351,7 @@ format_epoch_us(int64_t secs, int64_t usec, char out[32])
 	civil_from_days(days, &y, &mo, &d);
 	if (y < 0 || y > 9999)
 		return false;
-	snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", y, mo, d,
+	snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", y, mo, d,
 			 (int) (rem / 3600), (int) (rem / 60 % 60), (int) (rem % 60),
 			 (int) usec);
 	return true;
@@ -1380,7 +1380,7 @@ static const int month_days[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}
  * means UTC.  Epoch seconds (integer or real) are accepted too.
  */
 bool
-tpl_iso8601(const json_t *v, char out[32])
+tpl_iso8601(const json_t *v, char out[64])
 {
 	const char *s;
 	const char *end;
@@ -1642,7 +1642,7 @@ tpl_render(const Template *t, const json_t *ctx, TplBuf *out, TplError *err)
 				break;
 			case H_ISO8601:
 				{
-					char		ts[32];
+					char		ts[64];
 
 					if (v && tpl_iso8601(v, ts))
 						sink_write(&k, ts, strlen(ts));

@@ -64,6 +64,6 @@ extern json_t *tpl_json_object_new(void);
 extern const json_t *tpl_lookup(const json_t *ctx, const char *path);
 
 /* Format a timestamp string or epoch seconds as YYYY-MM-DDTHH:MM:SS.ffffffZ. */
-extern bool tpl_iso8601(const json_t *v, char out[32]);
+extern bool tpl_iso8601(const json_t *v, char out[64]);
 
 #endif
