@@ -46,6 +46,7 @@ typedef struct CortexHookShared
 	slock_t		mutex;
 	Latch	   *worker_latch;
 	pid_t		worker_pid;
+	Latch	   *launcher_latch;
 	bool		database_gone;	/* DROP DATABASE of the worker's database */
 } CortexHookShared;
 
@@ -94,6 +95,7 @@ shmem_startup(void)
 		SpinLockInit(&shared->mutex);
 		shared->worker_latch = NULL;
 		shared->worker_pid = 0;
+		shared->launcher_latch = NULL;
 		shared->database_gone = false;
 	}
 	LWLockRelease(AddinShmemInitLock);
@@ -176,27 +178,38 @@ cortex_hook_worker_running(void)
 	return running;
 }
 
+void
+cortex_hook_launcher_attach(void)
+{
+	if (shared == NULL)
+		return;
+	SpinLockAcquire(&shared->mutex);
+	shared->launcher_latch = MyLatch;
+	SpinLockRelease(&shared->mutex);
+}
+
 /*
  * DROP DATABASE of the worker's database is starting (gone = true: make the
- * worker leave and wait) or a database of that name was created (false).
+ * worker leave, keep the launcher from starting it) or is over, or a database
+ * of that name was created (false: the launcher looks again).
  */
 void
 cortex_hook_worker_database_gone(bool gone)
 {
 	pid_t		pid;
-	Latch	   *latch;
+	Latch	   *launcher;
 
 	if (shared == NULL)
 		return;
 	SpinLockAcquire(&shared->mutex);
 	shared->database_gone = gone;
 	pid = shared->worker_pid;
-	latch = shared->worker_latch;
+	launcher = shared->launcher_latch;
 	SpinLockRelease(&shared->mutex);
 	if (gone && pid != 0)
 		kill(pid, SIGTERM);
-	else if (!gone && latch)
-		SetLatch(latch);
+	if (launcher)
+		SetLatch(launcher);
 }
 
 bool

@@ -30,6 +30,7 @@ extern char *cortex_hook_ca_file;
 extern void cortex_hook_wake_at_commit(void);
 extern void cortex_hook_worker_attach(void);
 extern void cortex_hook_worker_detach(void);
+extern void cortex_hook_launcher_attach(void);
 extern bool cortex_hook_worker_running(void);
 
 /* The event types, in enum order; a webhook's triggers are a bit mask. */

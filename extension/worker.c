@@ -10,13 +10,22 @@
  * one transaction; should that fail, each is retried in its own transaction
  * so that one bad result never causes the others to be sent again.
  *
- * DROP DATABASE waits for backends connected to the database, so a
- * ProcessUtility hook asks the worker to leave first and to stay away until
- * a database of that name is created again.
+ * The worker is started by the "cortex_hook launcher", a static background
+ * worker connected to no database: it starts the worker as a dynamic
+ * background worker once cortex_hook.database_name exists, starts it again
+ * when it exits, and otherwise waits quietly (one LOG line) -- no crash loop
+ * when the database does not exist.  DROP DATABASE waits for backends
+ * connected to the database, so a ProcessUtility hook asks the worker to leave
+ * first and keeps the launcher from starting it again until the drop is over.
  */
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/pg_database.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
@@ -45,21 +54,29 @@
 static ProcessUtility_hook_type prev_process_utility = NULL;
 
 PGDLLEXPORT void cortex_hook_worker_main(Datum arg);
+PGDLLEXPORT void cortex_hook_launcher_main(Datum arg);
 
+static void
+fill_worker(BackgroundWorker *w, const char *function, const char *name)
+{
+	memset(w, 0, sizeof(*w));
+	w->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	w->bgw_start_time = BgWorkerStart_RecoveryFinished;
+	snprintf(w->bgw_library_name, BGW_MAXLEN, "cortex_hook");
+	snprintf(w->bgw_function_name, BGW_MAXLEN, "%s", function);
+	snprintf(w->bgw_name, BGW_MAXLEN, "%s", name);
+	snprintf(w->bgw_type, BGW_MAXLEN, "%s", name);
+}
+
+/* From _PG_init, when preloaded: the launcher and the DROP DATABASE hook. */
 void
 cortex_hook_worker_register(void)
 {
-	BackgroundWorker worker;
+	BackgroundWorker launcher;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 1;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "cortex_hook");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "cortex_hook_worker_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "cortex_hook worker");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "cortex_hook worker");
-	RegisterBackgroundWorker(&worker);
+	fill_worker(&launcher, "cortex_hook_launcher_main", "cortex_hook launcher");
+	launcher.bgw_restart_time = 1;
+	RegisterBackgroundWorker(&launcher);
 
 	prev_process_utility = ProcessUtility_hook;
 	ProcessUtility_hook = cortex_hook_process_utility;
@@ -76,9 +93,10 @@ cortex_hook_process_utility(PlannedStmt *pstmt, const char *queryString,
 							DestReceiver *dest, QueryCompletion *qc)
 {
 	Node	   *stmt = pstmt->utilityStmt;
+	volatile bool dropping = IsA(stmt, DropdbStmt) &&
+		strcmp(((DropdbStmt *) stmt)->dbname, cortex_hook_database_name) == 0;
 
-	if (IsA(stmt, DropdbStmt) &&
-		strcmp(((DropdbStmt *) stmt)->dbname, cortex_hook_database_name) == 0)
+	if (dropping)
 		cortex_hook_worker_database_gone(true);
 
 	PG_TRY();
@@ -90,13 +108,11 @@ cortex_hook_process_utility(PlannedStmt *pstmt, const char *queryString,
 			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
 									queryEnv, dest, qc);
 	}
-	PG_CATCH();
+	PG_FINALLY();
 	{
-		/* the database is still there: let the worker come back */
-		if (IsA(stmt, DropdbStmt) &&
-			strcmp(((DropdbStmt *) stmt)->dbname, cortex_hook_database_name) == 0)
+		/* dropped or not, the launcher decides again from pg_database */
+		if (dropping)
 			cortex_hook_worker_database_gone(false);
-		PG_RE_THROW();
 	}
 	PG_END_TRY();
 
@@ -113,6 +129,12 @@ reload_if_asked(void)
 		ConfigReloadPending = false;
 		ProcessConfigFile(PGC_SIGHUP);
 	}
+}
+
+static void
+detach_at_exit(int code, Datum arg)
+{
+	cortex_hook_worker_detach();
 }
 
 static bool
@@ -332,24 +354,12 @@ cortex_hook_worker_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
-	/* the database was dropped: wait, unconnected, until it is back */
-	while (cortex_hook_worker_database_is_gone())
-	{
-		cortex_hook_worker_attach();
-		if (!logged_missing)
-			ereport(LOG,
-					(errmsg("cortex_hook worker: database \"%s\" was dropped; waiting for it to be created again",
-							cortex_hook_database_name)));
-		logged_missing = true;
-		nap(cortex_hook_poll_interval);
-	}
-
 	BackgroundWorkerInitializeConnection(cortex_hook_database_name, NULL, 0);
 	pgstat_report_appname("cortex_hook worker");
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("application_name", "cortex_hook worker", PGC_USERSET, PGC_S_OVERRIDE);
 	cortex_hook_worker_attach();
-	before_shmem_exit((pg_on_exit_callback) cortex_hook_worker_detach, (Datum) 0);
+	before_shmem_exit(detach_at_exit, (Datum) 0);
 
 	for (;;)
 	{
@@ -368,5 +378,106 @@ cortex_hook_worker_main(Datum arg)
 		logged_missing = true;
 		pgstat_report_activity(STATE_IDLE, NULL);
 		nap(cortex_hook_poll_interval);
+	}
+}
+
+/*
+ * Does cortex_hook.database_name exist?  Without a database only shared
+ * catalogs can be read, and only by heap scan (as the autovacuum launcher
+ * reads pg_database): opening an index would need pg_class.
+ */
+static bool
+database_exists(void)
+{
+	bool		exists = false;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while (!exists && (tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+
+		exists = strcmp(NameStr(db->datname), cortex_hook_database_name) == 0 &&
+			db->datconnlimit != DATCONNLIMIT_INVALID_DB;
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	return exists;
+}
+
+/*
+ * The launcher: connected to no database (it reads only the shared catalog
+ * pg_database), it keeps one worker running in cortex_hook.database_name.
+ */
+void
+cortex_hook_launcher_main(Datum arg)
+{
+	BackgroundWorkerHandle *handle = NULL;
+	TimestampTz last_exit = 0;
+	bool		logged_missing = false;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	pgstat_report_appname("cortex_hook launcher");
+	cortex_hook_launcher_attach();
+
+	for (;;)
+	{
+		pid_t		pid;
+		bool		running;
+
+		CHECK_FOR_INTERRUPTS();
+		reload_if_asked();
+
+		running = cortex_hook_worker_running() ||
+			(handle != NULL && GetBackgroundWorkerPid(handle, &pid) != BGWH_STOPPED);
+		if (!running)
+		{
+			if (handle)
+			{
+				pfree(handle);
+				handle = NULL;
+				last_exit = GetCurrentTimestamp();
+			}
+			if (cortex_hook_worker_database_is_gone())
+				;				/* DROP DATABASE in progress: stay away */
+			else if (!database_exists())
+			{
+				if (!logged_missing)
+					ereport(LOG,
+							(errmsg("cortex_hook launcher: database \"%s\" does not exist; waiting for it to be created",
+									cortex_hook_database_name),
+							 errhint("Create it, or set cortex_hook.database_name to a database with the extension.")));
+				logged_missing = true;
+			}
+			else if (TimestampDifferenceExceeds(last_exit, GetCurrentTimestamp(), 1000))
+			{
+				BackgroundWorker worker;
+
+				logged_missing = false;
+				fill_worker(&worker, "cortex_hook_worker_main", "cortex_hook worker");
+				worker.bgw_restart_time = BGW_NEVER_RESTART;
+				worker.bgw_notify_pid = MyProcPid;
+				if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+				{
+					ereport(WARNING,
+							(errmsg("cortex_hook launcher: could not start the worker"),
+							 errhint("Raise max_worker_processes.")));
+					handle = NULL;
+					last_exit = GetCurrentTimestamp();
+				}
+			}
+		}
+		nap(Min(cortex_hook_poll_interval, 1000));
 	}
 }

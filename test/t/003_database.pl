@@ -21,6 +21,13 @@ VALUES ('Cortex', '$base/{{data.entity}}/custom-events', '{"Authorization": "Bea
         '{RequestCreated}');
 };
 
+# The database does not exist yet: the launcher waits quietly, no crash loop.
+$node->wait_for_log(qr/database "hookdb" does not exist; waiting for it to be created/);
+sleep 2;
+my $log = slurp_file($node->logfile);
+is(scalar(() = $log =~ /does not exist; waiting/g), 1, 'one LOG line while the database is missing');
+unlike($log, qr/FATAL|exited with exit code/, 'no FATAL, no restarts');
+
 $node->safe_psql('postgres', 'CREATE DATABASE hookdb');
 $node->safe_psql('hookdb', $setup);
 $node->safe_psql('hookdb', q{INSERT INTO cortex_hook.access_request_event (event_type, data) VALUES ('RequestCreated', '{"entity": "one"}')});
@@ -31,7 +38,8 @@ my ($rc, $out, $err) = $node->psql('postgres', 'DROP DATABASE hookdb');
 my $took = time() - $t0;
 is($rc, 0, 'DROP DATABASE of the worker\'s database succeeds') or diag($err);
 cmp_ok($took, '<', 4, sprintf('and is not held up by the worker (%.2f s)', $took));
-$node->wait_for_log(qr/database "hookdb" was dropped; waiting for it to be created again/);
+ok(wait_until(10, sub { slurp_file($node->logfile) =~ /does not exist; waiting(.|\n)*does not exist; waiting/ }),
+	'the launcher waits for the database again');
 
 $node->safe_psql('postgres', 'CREATE DATABASE hookdb');
 $node->safe_psql('hookdb', $setup);
