@@ -102,6 +102,19 @@ CREATE INDEX invocation_webhook_idx ON cortex_hook.invocation (webhook_id, start
 CREATE INDEX invocation_delivery_idx ON cortex_hook.invocation (delivery_id);
 CREATE INDEX invocation_started_idx ON cortex_hook.invocation (started_at);
 
+-- Bodies of about 2 kB cross the TOAST threshold: lz4 compresses them several
+-- times faster than pglz, where the server was built with it.
+DO $$
+BEGIN
+	IF EXISTS (SELECT FROM pg_catalog.pg_settings
+			   WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals)) THEN
+		ALTER TABLE cortex_hook.delivery ALTER COLUMN body SET COMPRESSION lz4;
+		ALTER TABLE cortex_hook.invocation ALTER COLUMN request_body SET COMPRESSION lz4,
+			ALTER COLUMN response_body SET COMPRESSION lz4;
+	END IF;
+END
+$$;
+
 -- pg_dump keeps the webhooks (and their id sequence) of a database.
 SELECT pg_catalog.pg_extension_config_dump('cortex_hook.webhook', '');
 SELECT pg_catalog.pg_extension_config_dump(

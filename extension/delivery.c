@@ -23,6 +23,7 @@
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -80,7 +81,8 @@ struct Sender
 };
 
 static SPIPlanPtr claim_plan = NULL;
-static SPIPlanPtr update_plan = NULL;
+static SPIPlanPtr update_plan = NULL;	/* one delivery */
+static SPIPlanPtr record_plan = NULL;	/* a batch of deliveries */
 static SPIPlanPtr invocation_plan = NULL;
 
 /* ---------------------------------------------------------------------
@@ -445,62 +447,6 @@ update_delivery(int64 id, const char *status, int attempts, TimestampTz next_at,
 		elog(ERROR, "could not update delivery " INT64_FORMAT, id);
 }
 
-/* Insert the invocation row of a finished job; returns it when asked. */
-static HeapTuple
-insert_invocation(Job *job, bool is_test, bool success, TupleDesc *desc)
-{
-	HttpRequest *req = job->req;
-	Datum		values[15];
-	char		nulls[15];
-
-	if (invocation_plan == NULL)
-	{
-		Oid			types[15] = {INT8OID, INT8OID, INT4OID, BOOLOID, TIMESTAMPTZOID,
-			FLOAT8OID, TEXTOID, TEXTOID, JSONBOID, TEXTOID, INT4OID, JSONBOID,
-		TEXTOID, TEXTOID, BOOLOID};
-
-		invocation_plan = prepare_kept("INSERT INTO cortex_hook.invocation (delivery_id, webhook_id, "
-									   "attempt, is_test, started_at, duration_ms, request_method, "
-									   "request_url, request_headers, request_body, response_status, "
-									   "response_headers, response_body, error, success) VALUES "
-									   "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) "
-									   "RETURNING *", 15, types);
-	}
-	memset(nulls, ' ', sizeof(nulls));
-	values[0] = Int64GetDatum(job->delivery_id);
-	nulls[0] = job->delivery_id ? ' ' : 'n';
-	values[1] = Int64GetDatum(job->webhook_id);
-	values[2] = Int32GetDatum(job->attempt);
-	values[3] = BoolGetDatum(is_test);
-	values[4] = TimestampTzGetDatum(job->started_at);
-	values[5] = Float8GetDatum(req->duration_ms);
-	values[6] = CStringGetTextDatum(job->method);
-	values[7] = CStringGetTextDatum(job->url);
-	values[8] = JsonbPGetDatum(job->log_headers);
-	values[9] = PointerGetDatum(job->body);
-	nulls[9] = strcmp(job->method, "GET") == 0 ? 'n' : ' ';
-	values[10] = Int32GetDatum(req->status);
-	nulls[10] = req->status ? ' ' : 'n';
-	if (req->outcome == HTTP_POLICY_ERROR && req->status == 0)
-	{
-		nulls[11] = 'n';
-		nulls[12] = 'n';
-	}
-	else
-	{
-		values[11] = JsonbPGetDatum(response_headers_jsonb(req));
-		values[12] = PointerGetDatum(safe_text(req->body, req->body_len));
-	}
-	values[13] = req->error[0] ? CStringGetTextDatum(req->error) : (Datum) 0;
-	nulls[13] = req->error[0] ? ' ' : 'n';
-	values[14] = BoolGetDatum(success);
-	if (SPI_execute_plan(invocation_plan, values, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
-		elog(ERROR, "could not record an invocation");
-	if (desc)
-		*desc = SPI_tuptable->tupdesc;
-	return SPI_tuptable->vals[0];
-}
-
 /* Make a job: its request with headers, signed if the webhook has a secret. */
 static Job *
 make_job(MemoryContext parent, int64 delivery_id, int64 webhook_id, const char *method,
@@ -526,6 +472,7 @@ make_job(MemoryContext parent, int64 delivery_id, int64 webhook_id, const char *
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	job->req->timeout_ms = timeout_ms;
 	job->req->response_limit = cortex_hook_response_body_limit;
+	job->req->user = (long) (intptr_t) job;
 	job->log_headers = build_headers(job->req, headers, secret, msg_id,
 									 VARDATA_ANY(job->body), VARSIZE_ANY_EXHDR(job->body));
 	MemoryContextSwitchTo(old);
@@ -648,7 +595,6 @@ sender_claim(Sender *s, int max)
 		job->attempt = attempts + 1;
 		job->budget_start = budget_start;
 		job->max_attempts = DatumGetInt32(SPI_getbinval(tup, desc, 12, &isnull));
-		job->req->user = (long) (intptr_t) job;
 		start_job(s, job);
 	}
 	SPI_finish();
@@ -682,47 +628,53 @@ sender_wait(Sender *s, long timeout_ms, uint32 wait_event)
 	return rc;
 }
 
-/* Decide and record the outcome of one finished job (SPEC §5.2). */
-static HeapTuple
-record_job(Job *job, bool is_test, TupleDesc *desc)
+/* What becomes of a delivery after one attempt (SPEC §5.2). */
+typedef struct Outcome
+{
+	bool		success;
+	const char *status;			/* delivered, pending or failed */
+	TimestampTz next_at;
+	TimestampTz delivered_at;	/* 0: none */
+	char	   *error;			/* for the delivery; NULL: none */
+} Outcome;
+
+static void
+decide(Job *job, TimestampTz now, Outcome *o)
 {
 	HttpRequest *req = job->req;
-	TimestampTz now = GetCurrentTimestamp();
-	bool		success = false;
-	bool		retry = false;
-	char	   *error = NULL;
-	HeapTuple	tup;
+	bool		retry;
 
+	memset(o, 0, sizeof(*o));
+	o->next_at = now;
 	if (req->outcome == HTTP_RESPONSE)
 	{
 		int			st = req->status;
 
-		success = st >= 200 && st < 300;
+		o->success = st >= 200 && st < 300;
 		retry = st == 408 || st == 425 || st == 429 || st >= 500;
-		if (!success)
+		if (!o->success)
 		{
 			text	   *snippet = safe_text(req->body, Min(req->body_len, 200));
 
-			error = psprintf("HTTP %d%s%s", st, req->body_len ? ": " : "",
-							 text_to_cstring(snippet));
+			o->error = psprintf("HTTP %d%s%s", st, req->body_len ? ": " : "",
+								text_to_cstring(snippet));
 		}
 	}
 	else
 	{
 		retry = req->outcome == HTTP_TRANSPORT_ERROR;
-		error = pstrdup(req->error);
+		o->error = pstrdup(req->error);
 	}
 	if (req->body_truncated && req->error[0] == '\0')
 		snprintf(req->error, sizeof(req->error),
 				 "response body truncated at cortex_hook.response_body_limit (%zu bytes)",
 				 req->response_limit);
 
-	tup = insert_invocation(job, is_test, success, desc);
-	if (job->delivery_id == 0)
-		return tup;
-
-	if (success)
-		update_delivery(job->delivery_id, "delivered", job->attempt, now, now, NULL);
+	if (o->success)
+	{
+		o->status = "delivered";
+		o->delivered_at = now;
+	}
 	else if (retry && job->attempt - job->budget_start < job->max_attempts)
 	{
 		int			n = job->attempt - job->budget_start;
@@ -735,46 +687,189 @@ record_job(Job *job, bool is_test, TupleDesc *desc)
 												   (long) time(NULL));
 		if (retry_after >= 0)
 			delay = Min(retry_after, MAX_RETRY_DELAY_S);
-		update_delivery(job->delivery_id, "pending", job->attempt,
-						now + (TimestampTz) (delay * USECS_PER_SEC), 0, error);
+		o->status = "pending";
+		o->next_at = now + (TimestampTz) (delay * USECS_PER_SEC);
 	}
 	else
 	{
+		o->status = "failed";
 		if (retry)
-			error = psprintf("%s (gave up after %d attempts)", error,
-							 job->attempt - job->budget_start);
-		update_delivery(job->delivery_id, "failed", job->attempt, now, 0, error);
+			o->error = psprintf("%s (gave up after %d attempts)", o->error,
+								job->attempt - job->budget_start);
 	}
-	return tup;
 }
 
-void
+/* A one-dimensional array of n Datums. */
+static Datum
+make_array(Datum *values, bool *nulls, int n, Oid elemtype)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs, elemtype,
+											  typlen, typbyval, typalign));
+}
+
+#define INV_COLS 15
+
+/*
+ * Record n finished jobs: one INSERT of all invocations and one UPDATE of
+ * all deliveries, each over arrays (one round trip per batch, not per row).
+ * Returns the first invocation row when asked (test_webhook()).
+ */
+static HeapTuple
+record_jobs(Job **jobs, int n, bool is_test, TupleDesc *desc)
+{
+	static const Oid inv_types[INV_COLS] = {INT8OID, INT8OID, INT4OID, BOOLOID, TIMESTAMPTZOID,
+		FLOAT8OID, TEXTOID, TEXTOID, JSONBOID, TEXTOID, INT4OID, JSONBOID, TEXTOID, TEXTOID, BOOLOID};
+	static const Oid upd_types[6] = {INT8OID, TEXTOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID};
+	Datum	   *iv[INV_COLS];
+	bool	   *in[INV_COLS];
+	Datum	   *uv[6];
+	bool	   *un[6];
+	Datum		args[INV_COLS];
+	Oid			arrtypes[INV_COLS];
+	int			nupd = 0;
+	TimestampTz now = GetCurrentTimestamp();
+	HeapTuple	first = NULL;
+
+	for (int c = 0; c < INV_COLS; c++)
+	{
+		iv[c] = palloc(n * sizeof(Datum));
+		in[c] = palloc0(n * sizeof(bool));
+	}
+	for (int c = 0; c < 6; c++)
+	{
+		uv[c] = palloc(n * sizeof(Datum));
+		un[c] = palloc0(n * sizeof(bool));
+	}
+	for (int i = 0; i < n; i++)
+	{
+		Job		   *job = jobs[i];
+		HttpRequest *req = job->req;
+		Outcome		o;
+
+		decide(job, now, &o);
+		iv[0][i] = Int64GetDatum(job->delivery_id);
+		in[0][i] = job->delivery_id == 0;
+		iv[1][i] = Int64GetDatum(job->webhook_id);
+		iv[2][i] = Int32GetDatum(job->attempt);
+		iv[3][i] = BoolGetDatum(is_test);
+		iv[4][i] = TimestampTzGetDatum(job->started_at);
+		iv[5][i] = Float8GetDatum(req->duration_ms);
+		iv[6][i] = CStringGetTextDatum(job->method);
+		iv[7][i] = CStringGetTextDatum(job->url);
+		iv[8][i] = JsonbPGetDatum(job->log_headers);
+		iv[9][i] = PointerGetDatum(job->body);
+		in[9][i] = strcmp(job->method, "GET") == 0;
+		iv[10][i] = Int32GetDatum(req->status);
+		in[10][i] = req->status == 0;
+		if (req->outcome == HTTP_POLICY_ERROR && req->status == 0)
+			in[11][i] = in[12][i] = true;
+		else
+		{
+			iv[11][i] = JsonbPGetDatum(response_headers_jsonb(req));
+			iv[12][i] = PointerGetDatum(safe_text(req->body, req->body_len));
+		}
+		in[13][i] = req->error[0] == '\0';
+		if (!in[13][i])
+			iv[13][i] = PointerGetDatum(safe_text(req->error, strlen(req->error)));
+		iv[14][i] = BoolGetDatum(o.success);
+
+		if (job->delivery_id == 0)
+			continue;
+		uv[0][nupd] = Int64GetDatum(job->delivery_id);
+		uv[1][nupd] = CStringGetTextDatum(o.status);
+		uv[2][nupd] = Int32GetDatum(job->attempt);
+		uv[3][nupd] = TimestampTzGetDatum(o.next_at);
+		uv[4][nupd] = TimestampTzGetDatum(o.delivered_at);
+		un[4][nupd] = o.delivered_at == 0;
+		un[5][nupd] = o.error == NULL;
+		if (o.error)
+			uv[5][nupd] = PointerGetDatum(safe_text(o.error, strlen(o.error)));
+		nupd++;
+	}
+
+	if (invocation_plan == NULL)
+	{
+		for (int c = 0; c < INV_COLS; c++)
+			arrtypes[c] = get_array_type(inv_types[c]);
+		invocation_plan = prepare_kept("INSERT INTO cortex_hook.invocation (delivery_id, webhook_id, "
+									   "attempt, is_test, started_at, duration_ms, request_method, "
+									   "request_url, request_headers, request_body, response_status, "
+									   "response_headers, response_body, error, success) "
+									   "SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+									   "$11, $12, $13, $14, $15) RETURNING *", INV_COLS, arrtypes);
+	}
+	for (int c = 0; c < INV_COLS; c++)
+		args[c] = make_array(iv[c], in[c], n, inv_types[c]);
+	if (SPI_execute_plan(invocation_plan, args, NULL, false, 0) != SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "could not record invocations");
+	if (desc)
+	{
+		*desc = SPI_tuptable->tupdesc;
+		first = SPI_tuptable->vals[0];
+	}
+
+	if (nupd > 0)
+	{
+		if (record_plan == NULL)
+		{
+			for (int c = 0; c < 6; c++)
+				arrtypes[c] = get_array_type(upd_types[c]);
+			record_plan = prepare_kept("UPDATE cortex_hook.delivery d SET status = u.status, "
+									   "attempts = u.attempts, next_attempt_at = u.next_at, "
+									   "delivered_at = u.delivered_at, last_error = u.error, lease_until = NULL "
+									   "FROM unnest($1, $2, $3, $4, $5, $6) "
+									   "AS u(id, status, attempts, next_at, delivered_at, error) "
+									   "WHERE d.id = u.id", 6, arrtypes);
+		}
+		for (int c = 0; c < 6; c++)
+			args[c] = make_array(uv[c], un[c], nupd, upd_types[c]);
+		if (SPI_execute_plan(record_plan, args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not record deliveries");
+	}
+	return first;
+}
+
+/*
+ * Record every collected result; returns how many, for sender_forget_done()
+ * once the caller has committed (results may be added meanwhile).
+ */
+int
 sender_record_all(Sender *s)
 {
+	int			n = s->ndone;
+
+	if (n == 0)
+		return 0;
 	SPI_connect();
-	for (int i = 0; i < s->ndone; i++)
-		record_job(s->done[i], false, NULL);
+	record_jobs(s->done, n, false, NULL);
 	SPI_finish();
-	for (int i = 0; i < s->ndone; i++)
-		free_job(s->done[i]);
-	s->ndone = 0;
+	return n;
 }
 
-static void
-pop_first(Sender *s)
+/* Forget the first n collected results. */
+void
+sender_forget_done(Sender *s, int n)
 {
-	free_job(s->done[0]);
-	memmove(s->done, s->done + 1, (s->ndone - 1) * sizeof(Job *));
-	s->ndone--;
+	for (int i = 0; i < n; i++)
+		free_job(s->done[i]);
+	memmove(s->done, s->done + n, (s->ndone - n) * sizeof(Job *));
+	s->ndone -= n;
 }
 
+/* Record the first collected result alone (after a batch failed). */
 void
 sender_record_first(Sender *s)
 {
 	SPI_connect();
-	record_job(s->done[0], false, NULL);
+	record_jobs(s->done, 1, false, NULL);
 	SPI_finish();
-	pop_first(s);
 }
 
 void
@@ -783,7 +878,7 @@ sender_drop_first(Sender *s)
 	ereport(WARNING,
 			(errmsg("cortex_hook: could not record attempt %d of delivery " INT64_FORMAT "; it will be sent again when its lease expires",
 					s->done[0]->attempt, s->done[0]->delivery_id)));
-	pop_first(s);
+	sender_forget_done(s, 1);
 }
 
 /* Return expired (or, at worker start, all) leases to pending. */
@@ -878,7 +973,7 @@ cortex_hook_deliver(PG_FUNCTION_ARGS)
 			sender_wait(s, 1000, PG_WAIT_EXTENSION);
 		CHECK_FOR_INTERRUPTS();
 		if (sender_done_count(s) > 0)
-			sender_record_all(s);
+			sender_forget_done(s, sender_record_all(s));
 	}
 	claimed = (int) s->started;
 	sender_destroy(s);
@@ -1067,10 +1162,9 @@ cortex_hook_test_webhook(PG_FUNCTION_ARGS)
 		sender_wait(s, 1000, PG_WAIT_EXTENSION);
 		CHECK_FOR_INTERRUPTS();
 	}
-	tup = record_job(job, true, &desc);
+	tup = record_jobs(&job, 1, true, &desc);
 	result = PointerGetDatum(SPI_returntuple(tup, desc));
-	free_job(job);
-	s->ndone = 0;
+	sender_forget_done(s, 1);
 	sender_destroy(s);
 	SPI_finish();
 	PG_RETURN_DATUM(result);

@@ -24,10 +24,14 @@ extern int	sender_done_count(Sender *s);
 /* Wait for HTTP progress, the latch or the timeout; then collect results. */
 extern int	sender_wait(Sender *s, long timeout_ms, uint32 wait_event);
 
-/* Record every collected result in the current transaction. */
-extern void sender_record_all(Sender *s);
+/*
+ * Record every collected result in the current transaction; returns how
+ * many, to forget with sender_forget_done() once it has committed.
+ */
+extern int	sender_record_all(Sender *s);
+extern void sender_forget_done(Sender *s, int n);
 
-/* Record (or, after an error, drop) the first collected result alone. */
+/* After a failed batch: record the first result alone, or drop it. */
 extern void sender_record_first(Sender *s);
 extern void sender_drop_first(Sender *s);
 

@@ -196,30 +196,29 @@ in_transaction(int (*fn) (void *), void *arg, const char *activity, int *result)
 	return ok;
 }
 
-typedef struct ClaimArgs
+/* One turn of the loop, in one transaction: record results, claim more. */
+typedef struct CycleArgs
 {
 	Sender	   *sender;
-	int			max;
+	int			claim_max;
+	int			claimed;
+	int			recorded;
 	bool		extension_gone;
-} ClaimArgs;
+} CycleArgs;
 
 static int
-do_claim(void *arg)
+do_cycle(void *arg)
 {
-	ClaimArgs  *a = arg;
+	CycleArgs  *a = arg;
 
 	if (!OidIsValid(get_extension_oid("cortex_hook", true)))
 	{
 		a->extension_gone = true;
 		return 0;
 	}
-	return sender_claim(a->sender, a->max);
-}
-
-static int
-do_record_all(void *arg)
-{
-	sender_record_all((Sender *) arg);
+	a->recorded = sender_record_all(a->sender);
+	if (a->claim_max > 0)
+		a->claimed = sender_claim(a->sender, a->claim_max);
 	return 0;
 }
 
@@ -248,17 +247,15 @@ do_prune(void *arg)
 	return sender_prune(PRUNE_BATCH);
 }
 
-/* Record finished attempts: all together, or one by one after an error. */
+/* After a failed turn: record finished attempts one by one, or drop them. */
 static void
-record_results(Sender *s)
+record_one_by_one(Sender *s)
 {
-	if (sender_done_count(s) == 0)
-		return;
-	if (in_transaction(do_record_all, s, "recording results", NULL))
-		return;
 	while (sender_done_count(s) > 0)
 	{
-		if (!in_transaction(do_record_first, s, "recording a result", NULL))
+		if (in_transaction(do_record_first, s, "recording a result", NULL))
+			sender_forget_done(s, 1);
+		else
 			sender_drop_first(s);
 	}
 }
@@ -283,25 +280,36 @@ deliver_loop(void)
 	{
 		TimestampTz now = GetCurrentTimestamp();
 		long		until_poll;
+		int			done = sender_done_count(s);
 		int			rc;
+		CycleArgs	a = {s, 0, 0, 0, false};
 
 		CHECK_FOR_INTERRUPTS();
 		reload_if_asked();
 
 		if (TimestampDifferenceExceeds(last_claim, now, cortex_hook_poll_interval))
 			claim_now = true;
-		if (claim_now && sender_free_slots(s) > 0)
+		if (claim_now)
+			a.claim_max = sender_free_slots(s);
+		if (done > 0 || a.claim_max > 0)
 		{
-			ClaimArgs	a = {s, sender_free_slots(s), false};
-			int			got = 0;
-
-			if (!in_transaction(do_claim, &a, "claiming deliveries", &got))
-				got = 0;
+			if (in_transaction(do_cycle, &a, "recording results and claiming deliveries", NULL))
+				sender_forget_done(s, a.recorded);
+			else
+			{
+				record_one_by_one(s);
+				a.claimed = 0;
+			}
 			if (a.extension_gone)
 				break;
-			last_claim = now;
-			/* a full claim means more may be due right away */
-			claim_now = got == a.max;
+			if (a.claim_max > 0)
+			{
+				last_claim = now;
+				/* a full claim means more may be due right away */
+				claim_now = a.claimed == a.claim_max;
+			}
+			if (done > 0)
+				pgstat_report_stat(false);
 		}
 
 		until_poll = cortex_hook_poll_interval -
@@ -311,12 +319,6 @@ deliver_loop(void)
 		rc = sender_wait(s, Max(until_poll, 0), PG_WAIT_EXTENSION);
 		if (rc & WL_LATCH_SET)
 			claim_now = true;
-
-		if (sender_done_count(s) > 0)
-		{
-			record_results(s);
-			pgstat_report_stat(false);
-		}
 
 		now = GetCurrentTimestamp();
 		if (TimestampDifferenceExceeds(last_lease_check, now, LEASE_CHECK_MS))
