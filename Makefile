@@ -2,6 +2,7 @@
 
 MODULE_big = cortex_hook
 OBJS = \
+	extension/context.o \
 	extension/cortex_hook.o \
 	extension/delivery.o \
 	extension/dispatch.o \

@@ -53,6 +53,10 @@ CREATE TABLE cortex_hook.access_request_event (
 	data jsonb NOT NULL
 );
 
+CREATE TYPE cortex_hook.delivery_status AS ENUM (
+	'pending', 'delivering', 'delivered', 'failed'
+);
+
 -- The outbox: one row per (event, webhook).  No foreign key to webhook: a
 -- key check per queued row would lock the webhook row from every inserting
 -- transaction; deleting a webhook deletes its rows through a trigger instead.
@@ -63,8 +67,7 @@ CREATE TABLE cortex_hook.delivery (
 	event_type cortex_hook.event_type NOT NULL,
 	url text NOT NULL,
 	body text NOT NULL,
-	status text NOT NULL DEFAULT 'pending'
-		CHECK (status IN ('pending', 'delivering', 'delivered', 'failed')),
+	status cortex_hook.delivery_status NOT NULL DEFAULT 'pending',
 	attempts integer NOT NULL DEFAULT 0,
 	budget_start integer NOT NULL DEFAULT 0,	-- attempts before the last redeliver()
 	next_attempt_at timestamptz NOT NULL DEFAULT now(),

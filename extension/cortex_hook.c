@@ -139,15 +139,29 @@ cortex_hook_wake_at_commit(void)
 	wake_pending = true;
 }
 
-/* The worker publishes its latch so that committing backends can set it. */
+/*
+ * The worker's process is known from start to exit (the launcher must not
+ * start a second one); its latch is published only while it delivers, so
+ * that commits do not wake a worker that has nothing to do.
+ */
 void
 cortex_hook_worker_attach(void)
 {
 	if (shared == NULL)
 		return;
 	SpinLockAcquire(&shared->mutex);
-	shared->worker_latch = MyLatch;
 	shared->worker_pid = MyProcPid;
+	SpinLockRelease(&shared->mutex);
+}
+
+void
+cortex_hook_worker_set_wakeable(bool wakeable)
+{
+	if (shared == NULL)
+		return;
+	SpinLockAcquire(&shared->mutex);
+	if (shared->worker_pid == MyProcPid)
+		shared->worker_latch = wakeable ? MyLatch : NULL;
 	SpinLockRelease(&shared->mutex);
 }
 
@@ -173,7 +187,7 @@ cortex_hook_worker_running(void)
 	if (shared == NULL)
 		return false;
 	SpinLockAcquire(&shared->mutex);
-	running = shared->worker_latch != NULL;
+	running = shared->worker_pid != 0;
 	SpinLockRelease(&shared->mutex);
 	return running;
 }
@@ -299,21 +313,6 @@ cortex_hook_event_type_index(const char *label)
 		if (strcmp(label, cortex_hook_event_types[i]) == 0)
 			return i;
 	return -1;
-}
-
-/* jsonb to a jansson value, through its text form; NULL if jansson refuses. */
-json_t *
-cortex_hook_jsonb_to_jansson(Jsonb *jb)
-{
-	StringInfoData buf;
-	json_t	   *v;
-	json_error_t jerr;
-
-	initStringInfo(&buf);
-	JsonbToCString(&buf, &jb->root, VARSIZE(jb));
-	v = json_loadb(buf.data, buf.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
-	pfree(buf.data);
-	return v;
 }
 
 /* "2026-12-03T15:29:52.123456Z" */

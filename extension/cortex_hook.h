@@ -11,7 +11,6 @@
 #include "datatype/timestamp.h"
 #include "utils/jsonb.h"
 
-#include "jansson_pg.h"
 
 #define CORTEX_HOOK_VERSION "1.0"
 #define CORTEX_HOOK_USER_AGENT "cortex_hook/" CORTEX_HOOK_VERSION
@@ -30,6 +29,7 @@ extern char *cortex_hook_ca_file;
 extern void cortex_hook_wake_at_commit(void);
 extern void cortex_hook_worker_attach(void);
 extern void cortex_hook_worker_detach(void);
+extern void cortex_hook_worker_set_wakeable(bool wakeable);
 extern void cortex_hook_launcher_attach(void);
 extern bool cortex_hook_worker_running(void);
 
@@ -42,10 +42,9 @@ extern int	cortex_hook_event_type_index(const char *label);
 typedef struct Filter Filter;
 extern Filter *filter_compile(Jsonb *filters, MemoryContext cxt);
 extern bool filter_has_condition(const Filter *f);
-extern bool filter_match(const Filter *f, const json_t *event, Jsonb *event_jsonb);
+extern bool filter_match(const Filter *f, JsonbContainer *data, Jsonb *event_jsonb);
 
 /* util */
-extern json_t *cortex_hook_jsonb_to_jansson(Jsonb *jb);
 extern Jsonb *cortex_hook_build_event(const char *event_type, TimestampTz event_time,
 									  bool has_id, int64 event_id, Jsonb *data);
 extern char *cortex_hook_format_time(TimestampTz t);

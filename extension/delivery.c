@@ -30,6 +30,7 @@
 #include <math.h>
 #include <time.h>
 
+#include "context.h"
 #include "cortex_hook.h"
 #include "delivery.h"
 #include "dispatch.h"
@@ -433,7 +434,7 @@ update_delivery(int64 id, const char *status, int attempts, TimestampTz next_at,
 	{
 		Oid			types[6] = {INT8OID, TEXTOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID};
 
-		update_plan = prepare_kept("UPDATE cortex_hook.delivery SET status = $2, attempts = $3, "
+		update_plan = prepare_kept("UPDATE cortex_hook.delivery SET status = $2::cortex_hook.delivery_status, attempts = $3, "
 								   "next_attempt_at = $4, delivered_at = $5, last_error = $6, "
 								   "lease_until = NULL WHERE id = $1", 6, types);
 	}
@@ -821,7 +822,7 @@ record_jobs(Job **jobs, int n, bool is_test, TupleDesc *desc)
 		{
 			for (int c = 0; c < 6; c++)
 				arrtypes[c] = get_array_type(upd_types[c]);
-			record_plan = prepare_kept("UPDATE cortex_hook.delivery d SET status = u.status, "
+			record_plan = prepare_kept("UPDATE cortex_hook.delivery d SET status = u.status::cortex_hook.delivery_status, "
 									   "attempts = u.attempts, next_attempt_at = u.next_at, "
 									   "delivered_at = u.delivered_at, last_error = u.error, lease_until = NULL "
 									   "FROM unnest($1, $2, $3, $4, $5, $6) "
@@ -1041,10 +1042,12 @@ mock_event(const char *event_type, Datum triggers)
 static void
 render_for(WebhookRow *w, Jsonb *event, char **url, text **body)
 {
-	json_t	   *ctx = cortex_hook_context_from_jsonb(event, "event");
-	const char *error = cortex_hook_render_webhook(w->url, w->body_template, ctx, url, body);
+	EventContext ec;
+	TplContext	ctx;
+	const char *error;
 
-	json_decref(ctx);
+	event_context_for_jsonb(&ec, &ctx, event);
+	error = cortex_hook_render_webhook(w->url, w->body_template, &ctx, url, body);
 	if (error)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -6,9 +6,9 @@
  *
  * Active webhooks are loaded and compiled once per backend and kept until
  * cortex_hook.webhook changes (its statement trigger sends a relcache
- * invalidation), so the per-row cost is: one jsonb-to-jansson conversion when
- * some webhook listens to the event type, the filter checks, the renders and
- * one INSERT per matching webhook.
+ * invalidation), so the per-row cost is the filter checks, the renders (which
+ * read the row's jsonb directly, see context.c) and one INSERT per matching
+ * webhook.
  *
  * Also here: render_template() and matches(), which share the event handling.
  */
@@ -32,6 +32,7 @@
 #include "utils/tuplestore.h"
 
 #include "cortex_hook.h"
+#include "context.h"
 #include "dispatch.h"
 #include "template.h"
 
@@ -166,33 +167,12 @@ load_hooks(void)
 	}
 }
 
-/* The template context: {"event_type","event_time","event_id","data"}. */
-json_t *
-cortex_hook_event_context(const char *event_type, const char *event_time,
-						  bool has_id, int64 event_id, Jsonb *data, char **error)
-{
-	json_t	   *ctx = tpl_json_object_new();
-	json_t	   *jdata = cortex_hook_jsonb_to_jansson(data);
-
-	if (jdata == NULL)
-	{
-		json_decref(ctx);
-		*error = "event data could not be read for rendering (nested deeper than 2048 levels, or a number out of range)";
-		return NULL;
-	}
-	json_object_set_new(ctx, "event_type", json_string(event_type));
-	json_object_set_new(ctx, "event_time", json_string(event_time));
-	json_object_set_new(ctx, "event_id", has_id ? json_integer(event_id) : json_null());
-	json_object_set_new(ctx, "data", jdata);
-	return ctx;
-}
-
 /*
  * Render a webhook's URL and body.  Returns NULL on success, else the error.
  * Results are in url_buf / body_buf until the next call.
  */
 static const char *
-render_pair(const Template *url, const Template *body, const json_t *ctx)
+render_pair(const Template *url, const Template *body, const TplContext *ctx)
 {
 	static char message[300];
 	TplError	err;
@@ -233,7 +213,7 @@ queue_delivery(int64 webhook_id, bool has_id, int64 event_id,
 
 		plan = SPI_prepare("INSERT INTO cortex_hook.delivery "
 						   "(webhook_id, event_id, event_type, url, body, status, last_error) "
-						   "VALUES ($1, $2, $3::cortex_hook.event_type, $4, $5, $6, $7)",
+						   "VALUES ($1, $2, $3::cortex_hook.event_type, $4, $5, $6::cortex_hook.delivery_status, $7)",
 						   7, types);
 		if (plan == NULL || SPI_keepplan(plan) != 0)
 			elog(ERROR, "could not prepare the delivery insert: %s",
@@ -268,7 +248,7 @@ queue_delivery(int64 webhook_id, bool has_id, int64 event_id,
  */
 const char *
 cortex_hook_render_webhook(const char *url_src, const char *body_src,
-						   const json_t *ctx, char **url, text **body)
+						   const TplContext *ctx, char **url, text **body)
 {
 	TplError	err;
 	Template   *u = tpl_compile(url_src, strlen(url_src), TPL_URL, &err);
@@ -294,47 +274,35 @@ dispatch_event(const char *event_type, TimestampTz event_time,
 			   bool has_id, int64 event_id, Jsonb *data)
 {
 	int			et = cortex_hook_event_type_index(event_type);
-	json_t	   *ctx = NULL;
+	EventContext ec;
+	TplContext	ctx;
+	bool		have_ctx = false;
 	Jsonb	   *event_jsonb = NULL;
-	const char *ctx_error = NULL;
-	char	   *time_text = NULL;
 
 	if (et < 0)
 		return;
 	for (int i = 0; i < nhooks; i++)
 	{
 		Hook	   *h = &hooks[i];
-		const char *error = NULL;
 
 		if (!(h->triggers & (1u << et)))
 			continue;
-		if (ctx == NULL && ctx_error == NULL)
-		{
-			char	   *msg = NULL;
-
-			time_text = cortex_hook_format_time(event_time);
-			ctx = cortex_hook_event_context(event_type, time_text, has_id, event_id,
-											data, &msg);
-			ctx_error = msg;
-		}
-		if (ctx == NULL)
-		{
-			tpl_buf_reset(&url_buf);
-			queue_delivery(h->id, has_id, event_id, event_type, ctx_error);
-			continue;
-		}
 		if (h->has_filter)
 		{
 			if (filter_has_condition(h->filter) && event_jsonb == NULL)
 				event_jsonb = cortex_hook_build_event(event_type, event_time,
 													  has_id, event_id, data);
-			if (!filter_match(h->filter, ctx, event_jsonb))
+			if (!filter_match(h->filter, &data->root, event_jsonb))
 				continue;
 		}
-		error = render_pair(h->url, h->body, ctx);
-		queue_delivery(h->id, has_id, event_id, event_type, error);
+		if (!have_ctx)
+		{
+			event_context_for_row(&ec, &ctx, event_type, cortex_hook_format_time(event_time),
+								  has_id, event_id, data);
+			have_ctx = true;
+		}
+		queue_delivery(h->id, has_id, event_id, event_type, render_pair(h->url, h->body, &ctx));
 	}
-	json_decref(ctx);
 }
 
 /* Column numbers of a source table, from the trigger's arguments. */
@@ -521,20 +489,6 @@ cortex_hook_dispatch(PG_FUNCTION_ARGS)
  * render_template(template, context) and matches(name, event)
  * --------------------------------------------------------------------- */
 
-/* A jansson copy of a jsonb event, or an error naming the argument. */
-json_t *
-cortex_hook_context_from_jsonb(Jsonb *event, const char *argname)
-{
-	json_t	   *ctx = cortex_hook_jsonb_to_jansson(event);
-
-	if (ctx == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s could not be read for rendering", argname),
-				 errdetail("It is nested deeper than 2048 levels or holds a number out of range.")));
-	return ctx;
-}
-
 PG_FUNCTION_INFO_V1(cortex_hook_render_template);
 
 Datum
@@ -544,25 +498,22 @@ cortex_hook_render_template(PG_FUNCTION_ARGS)
 	Jsonb	   *context = PG_GETARG_JSONB_P(1);
 	TplError	err;
 	Template   *t;
-	json_t	   *ctx;
+	EventContext ec;
+	TplContext	ctx;
 	TplBuf		out = {0};
 	text	   *result;
 	bool		ok;
 
-	ctx = cortex_hook_context_from_jsonb(context, "context");
 	t = tpl_compile(src, strlen(src), TPL_JSON, &err);
 	if (t == NULL)
-	{
-		json_decref(ctx);
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid template: %s", err.message),
 				 errdetail("The problem is at line %d, column %d.", err.line, err.column),
 				 errhint("Fix line %d, column %d. A template is JSON with {{path}} tags inside strings; helpers are json, upper, lower, iso8601, default and join.",
 						 err.line, err.column)));
-	}
-	ok = tpl_render(t, ctx, &out, &err);
-	json_decref(ctx);
+	event_context_for_jsonb(&ec, &ctx, context);
+	ok = tpl_render(t, &ctx, &out, &err);
 	tpl_free(t);
 	if (!ok)
 	{
@@ -608,8 +559,10 @@ cortex_hook_matches(PG_FUNCTION_ARGS)
 	bool		isnull;
 	uint32		mask;
 	Filter	   *filter;
-	json_t	   *ctx;
-	const json_t *et;
+	JsonbValue	etv,
+				datav;
+	JsonbValue *et = NULL;
+	JsonbValue *data = NULL;
 	int			idx;
 	bool		result = false;
 
@@ -618,12 +571,13 @@ cortex_hook_matches(PG_FUNCTION_ARGS)
 	mask = cortex_hook_trigger_mask(SPI_getbinval(tup, desc, SPI_fnumber(desc, "triggers"), &isnull));
 	filter = filter_compile(DatumGetJsonbP(SPI_getbinval(tup, desc, SPI_fnumber(desc, "filters"), &isnull)),
 							CurrentMemoryContext);
-	ctx = cortex_hook_context_from_jsonb(event, "event");
-	et = json_object_get(ctx, "event_type");
-	idx = json_is_string(et) ? cortex_hook_event_type_index(json_string_value(et)) : -1;
+	et = getKeyJsonValueFromContainer(&event->root, "event_type", 10, &etv);
+	data = getKeyJsonValueFromContainer(&event->root, "data", 4, &datav);
+	idx = et && et->type == jbvString ?
+		cortex_hook_event_type_index(pnstrdup(et->val.string.val, et->val.string.len)) : -1;
 	if (idx >= 0 && (mask & (1u << idx)))
-		result = filter_match(filter, ctx, event);
-	json_decref(ctx);
+		result = filter_match(filter, data && data->type == jbvBinary ? data->val.binary.data : NULL,
+							  event);
 	SPI_finish();
 	PG_RETURN_BOOL(result);
 }

@@ -10,15 +10,11 @@
 #include "access/tupdesc.h"
 #include "utils/jsonb.h"
 
-#include "jansson_pg.h"
+#include "template.h"
 
 extern uint32 cortex_hook_trigger_mask(Datum triggers);
-extern json_t *cortex_hook_event_context(const char *event_type, const char *event_time,
-										 bool has_id, int64 event_id, Jsonb *data,
-										 char **error);
-extern json_t *cortex_hook_context_from_jsonb(Jsonb *event, const char *argname);
 extern HeapTuple cortex_hook_webhook_by_name(const char *name, TupleDesc *desc);
 extern const char *cortex_hook_render_webhook(const char *url_src, const char *body_src,
-											  const json_t *ctx, char **url, text **body);
+											  const TplContext *ctx, char **url, text **body);
 
 #endif

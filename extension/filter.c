@@ -18,7 +18,6 @@
 #include "utils/memutils.h"
 
 #include "cortex_hook.h"
-#include "template.h"
 
 typedef enum Dim
 {
@@ -191,8 +190,9 @@ filter_compile(Jsonb *filters, MemoryContext cxt)
 							 errmsg("filters.%s must be an array of strings", key),
 							 errdetail("Element %d is not a string.", i + 1),
 							 errhint("List the values to match as strings, such as {\"%s\": [\"a\", \"b\"]}.", key)));
-				f->values[dim][i++] = MemoryContextStrdup(cxt,
-														  pnstrdup(elem.val.string.val, elem.val.string.len));
+				f->values[dim][i] = MemoryContextAlloc(cxt, elem.val.string.len + 1);
+				memcpy(f->values[dim][i], elem.val.string.val, elem.val.string.len);
+				f->values[dim][i++][elem.val.string.len] = '\0';
 			}
 			f->nvalues[dim] = i;
 		}
@@ -206,79 +206,118 @@ filter_has_condition(const Filter *f)
 	return f->condition != NULL;
 }
 
+/* The string at a dot path of keys below an object; false if there is none. */
 static bool
-value_listed(const Filter *f, int dim, const json_t *v)
+string_at(JsonbContainer *c, const char *path, const char **s, int *len)
+{
+	JsonbValue	v;
+
+	while (c != NULL && JsonContainerIsObject(c))
+	{
+		const char *dot = strchr(path, '.');
+		int			n = dot ? (int) (dot - path) : (int) strlen(path);
+
+		if (getKeyJsonValueFromContainer(c, path, n, &v) == NULL)
+			return false;
+		if (dot == NULL)
+		{
+			if (v.type != jbvString)
+				return false;
+			*s = v.val.string.val;
+			*len = v.val.string.len;
+			return true;
+		}
+		if (v.type != jbvBinary)
+			return false;
+		c = v.val.binary.data;
+		path = dot + 1;
+	}
+	return false;
+}
+
+/* Is the string at path below c one of the filter's values for dim? */
+static bool
+listed(const Filter *f, int dim, JsonbContainer *c, const char *path)
 {
 	const char *s;
+	int			len;
 
-	if (!json_is_string(v))
+	if (!string_at(c, path, &s, &len))
 		return false;
-	s = json_string_value(v);
 	for (int i = 0; i < f->nvalues[dim]; i++)
-		if (strcmp(f->values[dim][i], s) == 0)
+		if ((int) strlen(f->values[dim][i]) == len && memcmp(f->values[dim][i], s, len) == 0)
 			return true;
 	return false;
 }
 
+/* The object elements of the array at key in c: count, and element i. */
+static JsonbContainer *
+array_at(JsonbContainer *c, const char *key)
+{
+	JsonbValue	v;
+
+	if (c == NULL || !JsonContainerIsObject(c) ||
+		getKeyJsonValueFromContainer(c, key, strlen(key), &v) == NULL ||
+		v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data))
+		return NULL;
+	return v.val.binary.data;
+}
+
+static JsonbContainer *
+object_elem(JsonbContainer *array, uint32 i)
+{
+	JsonbValue *v = getIthJsonbValueFromContainer(array, i);
+
+	return v && v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data) ?
+		v->val.binary.data : NULL;
+}
+
 /* Does any value of the event at this dimension appear in the filter? */
 static bool
-dim_matches(const Filter *f, int dim, const json_t *data)
+dim_matches(const Filter *f, int dim, JsonbContainer *data)
 {
-	const json_t *groups = json_object_get(data, "access_groups");
-	size_t		g;
-	const json_t *group;
+	JsonbContainer *groups;
 
 	switch (dim)
 	{
 		case DIM_REQUESTERS:
-			return value_listed(f, dim, tpl_lookup(data, "requester.email")) ||
-				value_listed(f, dim, tpl_lookup(data, "requester.name"));
+			return listed(f, dim, data, "requester.email") ||
+				listed(f, dim, data, "requester.name");
 		case DIM_GRANTEES:
-			return value_listed(f, dim, tpl_lookup(data, "grantee.name"));
+			return listed(f, dim, data, "grantee.name");
 		case DIM_ACCESS_FLOWS:
-			return value_listed(f, dim, tpl_lookup(data, "access_flow.name"));
+			return listed(f, dim, data, "access_flow.name");
 		case DIM_BUNDLES:
-			return value_listed(f, dim, tpl_lookup(data, "access_bundle.name"));
+			return listed(f, dim, data, "access_bundle.name");
 		default:
 			break;
 	}
-	if (!json_is_array(groups))
+	if ((groups = array_at(data, "access_groups")) == NULL)
 		return false;
-	json_array_foreach((json_t *) groups, g, group)
+	for (uint32 g = 0; g < JsonContainerSize(groups); g++)
 	{
-		const json_t *units = json_object_get(group, "access_units");
-		size_t		u;
-		const json_t *unit;
+		JsonbContainer *group = object_elem(groups, g);
+		JsonbContainer *list;
 
-		if (dim == DIM_INTEGRATIONS &&
-			value_listed(f, dim, tpl_lookup(group, "integration.name")))
-			return true;
-		if (dim == DIM_INTEGRATION_TYPES &&
-			value_listed(f, dim, tpl_lookup(group, "integration.type")))
-			return true;
-		if (dim == DIM_RESOURCE_TYPES)
-		{
-			const json_t *types = json_object_get(group, "resource_types");
-			size_t		t;
-			const json_t *type;
-
-			if (json_is_array(types))
-				json_array_foreach((json_t *) types, t, type)
-					if (value_listed(f, dim, json_object_get(type, "name")))
-					return true;
-		}
-		if (!json_is_array(units))
+		if (group == NULL)
 			continue;
-		json_array_foreach((json_t *) units, u, unit)
+		if (dim == DIM_INTEGRATIONS && listed(f, dim, group, "integration.name"))
+			return true;
+		if (dim == DIM_INTEGRATION_TYPES && listed(f, dim, group, "integration.type"))
+			return true;
+		if (dim == DIM_RESOURCE_TYPES && (list = array_at(group, "resource_types")) != NULL)
+			for (uint32 t = 0; t < JsonContainerSize(list); t++)
+				if (listed(f, dim, object_elem(list, t), "name"))
+					return true;
+		if ((list = array_at(group, "access_units")) == NULL)
+			continue;
+		for (uint32 u = 0; u < JsonContainerSize(list); u++)
 		{
-			if (dim == DIM_RESOURCES &&
-				value_listed(f, dim, tpl_lookup(unit, "resource.name")))
-				return true;
-			if (dim == DIM_RESOURCE_TYPES &&
-				value_listed(f, dim, tpl_lookup(unit, "resource.type.name")))
-				return true;
-			if (dim == DIM_PERMISSIONS &&
-				value_listed(f, dim, tpl_lookup(unit, "permission.name")))
+			JsonbContainer *unit = object_elem(list, u);
+
+			if ((dim == DIM_RESOURCES && listed(f, dim, unit, "resource.name")) ||
+				(dim == DIM_RESOURCE_TYPES && listed(f, dim, unit, "resource.type.name")) ||
+				(dim == DIM_PERMISSIONS && listed(f, dim, unit, "permission.name")))
 				return true;
 		}
 	}
@@ -286,14 +325,12 @@ dim_matches(const Filter *f, int dim, const json_t *data)
 }
 
 /*
- * event is the jansson event object; event_jsonb the same event as jsonb,
- * needed only when the filter has a condition.
+ * data is the event's access request (NULL if it has none); event_jsonb the
+ * whole event, needed only when the filter has a condition.
  */
 bool
-filter_match(const Filter *f, const json_t *event, Jsonb *event_jsonb)
+filter_match(const Filter *f, JsonbContainer *data, Jsonb *event_jsonb)
 {
-	const json_t *data = json_object_get(event, "data");
-
 	for (int d = 0; d < NUM_DIMS; d++)
 		if (f->nvalues[d] >= 0 && !dim_matches(f, d, data))
 			return false;

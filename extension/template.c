@@ -19,6 +19,8 @@
  */
 #include "template.h"
 
+#include <jansson.h>
+
 #include <ctype.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -140,6 +142,13 @@ tpl_buf_free(TplBuf *buf)
 void
 tpl_buf_append(TplBuf *buf, const char *s, size_t n)
 {
+	if (buf->len + n < buf->cap)
+	{
+		memcpy(buf->data + buf->len, s, n);
+		buf->len += n;
+		buf->data[buf->len] = '\0';
+		return;
+	}
 	if (!buf_reserve(buf, n))
 		return;
 	if (n)
@@ -1257,44 +1266,53 @@ tpl_tag_count(const Template *t)
  * Rendering
  * --------------------------------------------------------------------- */
 
-static const json_t *
-lookup_segs(const Template *t, const json_t *v, int first, int nsegs)
+/* Follow a compiled path from the root of the context. */
+static void
+lookup_segs(const Template *t, const TplContext *ctx, int first, int nsegs, TplNode *out)
 {
-	for (int k = 0; k < nsegs && v; k++)
+	ctx->root(ctx->arg, out);
+	for (int k = 0; k < nsegs && out->kind != TPL_MISSING; k++)
 	{
 		const Seg  *seg = &t->segs[first + k];
-		const char *name = t->arena.data + seg->off;
+		TplNode		parent = *out;
 
-		if (json_is_object(v))
-			v = json_object_getn(v, name, seg->len);
-		else if (json_is_array(v) && seg->index >= 0)
-			v = json_array_get(v, (size_t) seg->index);
-		else
-			v = NULL;
+		if (parent.kind != TPL_OBJECT && !(parent.kind == TPL_ARRAY && seg->index >= 0))
+		{
+			out->kind = TPL_MISSING;
+			break;
+		}
+		ctx->child(ctx->arg, &parent, t->arena.data + seg->off, seg->len,
+				   parent.kind == TPL_ARRAY ? seg->index : -1, out);
 	}
-	return v;
 }
 
-const json_t *
-tpl_lookup(const json_t *v, const char *path)
+/* Compact JSON of any node; a missing value is null. */
+static void
+node_json(const TplContext *ctx, const TplNode *n, TplBuf *out)
 {
-	while (v && *path)
+	switch (n->kind)
 	{
-		const char *dot = strchr(path, '.');
-		size_t		n = dot ? (size_t) (dot - path) : strlen(path);
-
-		if (json_is_object(v))
-			v = json_object_getn(v, path, n);
-		else if (json_is_array(v) && n > 0 && n <= 9 &&
-				 strspn(path, "0123456789") >= n)
-			v = json_array_get(v, strtoul(path, NULL, 10));
-		else
-			v = NULL;
-		path += n;
-		if (*path == '.')
-			path++;
+		case TPL_MISSING:
+		case TPL_NULL:
+			tpl_buf_append(out, "null", 4);
+			break;
+		case TPL_FALSE:
+			tpl_buf_append(out, "false", 5);
+			break;
+		case TPL_TRUE:
+			tpl_buf_append(out, "true", 4);
+			break;
+		case TPL_NUMBER:
+			tpl_buf_append(out, n->text, n->len);
+			break;
+		case TPL_STRING:
+			tpl_buf_json_string(out, n->text, n->len);
+			break;
+		case TPL_OBJECT:
+		case TPL_ARRAY:
+			ctx->to_json(ctx->arg, n, out);
+			break;
 	}
-	return v;
 }
 
 /* days since 1970-01-01 of a proleptic Gregorian date */
@@ -1380,7 +1398,7 @@ static const int month_days[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}
  * means UTC.  Epoch seconds (integer or real) are accepted too.
  */
 bool
-tpl_iso8601(const json_t *v, char out[64])
+tpl_iso8601(const TplNode *v, char out[64])
 {
 	const char *s;
 	const char *end;
@@ -1393,23 +1411,24 @@ tpl_iso8601(const json_t *v, char out[64])
 				usec = 0;
 	int64_t		offset = 0;
 
-	if (json_is_integer(v))
+	if (v->kind == TPL_NUMBER)
 	{
-		json_int_t	secs = json_integer_value(v);
-
-		if (secs < -62135596800LL || secs > 253402300799LL)
-			return false;
-		return format_epoch_us(secs, 0, out);
-	}
-	if (json_is_real(v))
-	{
-		double		r = json_real_value(v);
+		char		num[64];
+		char	   *e;
+		double		r;
 		double		whole;
 		int64_t		us;
 
-		if (!(r >= -62135596800.0 && r < 253402300800.0))
+		/* epoch seconds, integer or not */
+		if (v->len >= sizeof(num))
 			return false;
-		us = (int64_t) ((r - (whole = (double) (int64_t) r)) * 1e6 + (r >= 0 ? 0.5 : -0.5));
+		memcpy(num, v->text, v->len);
+		num[v->len] = '\0';
+		r = strtod(num, &e);
+		if (*e != '\0' || !(r >= -62135596800.0 && r < 253402300800.0))
+			return false;
+		whole = (double) (int64_t) r;
+		us = (int64_t) ((r - whole) * 1e6 + (r >= 0 ? 0.5 : -0.5));
 		if (us < 0)
 		{
 			us += 1000000;
@@ -1422,11 +1441,11 @@ tpl_iso8601(const json_t *v, char out[64])
 		}
 		return format_epoch_us((int64_t) whole, us, out);
 	}
-	if (!json_is_string(v))
+	if (v->kind != TPL_STRING)
 		return false;
 
-	s = json_string_value(v);
-	end = s + json_string_length(v);
+	s = v->text;
+	end = s + v->len;
 	if (!read_digits(&s, end, 4, &y) || s >= end || *s++ != '-' ||
 		!read_digits(&s, end, 2, &mo) || s >= end || *s++ != '-' ||
 		!read_digits(&s, end, 2, &d))
@@ -1538,38 +1557,27 @@ sink_write(Sink *k, const char *s, size_t n)
 
 /* Write the text form of v: strings as-is, other scalars as JSON, null empty. */
 static void
-sink_value_text(Sink *k, const json_t *v, TplBuf *scratch)
+sink_value_text(Sink *k, const TplContext *ctx, const TplNode *v, TplBuf *scratch)
 {
-	char		num[40];
-	int			n;
-
-	if (v == NULL)
-		return;
-	switch (json_typeof(v))
+	switch (v->kind)
 	{
-		case JSON_STRING:
-			sink_write(k, json_string_value(v), json_string_length(v));
+		case TPL_STRING:
+		case TPL_NUMBER:
+			sink_write(k, v->text, v->len);
 			break;
-		case JSON_INTEGER:
-			n = snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-			sink_write(k, num, n);
-			break;
-		case JSON_REAL:
-			n = format_real(json_real_value(v), num, sizeof(num));
-			sink_write(k, num, n);
-			break;
-		case JSON_TRUE:
+		case TPL_TRUE:
 			sink_write(k, "true", 4);
 			break;
-		case JSON_FALSE:
+		case TPL_FALSE:
 			sink_write(k, "false", 5);
 			break;
-		case JSON_NULL:
+		case TPL_NULL:
+		case TPL_MISSING:
 			break;
-		case JSON_OBJECT:
-		case JSON_ARRAY:
+		case TPL_OBJECT:
+		case TPL_ARRAY:
 			tpl_buf_reset(scratch);
-			tpl_buf_json_value(scratch, v);
+			ctx->to_json(ctx->arg, v, scratch);
 			if (scratch->oom)
 				k->out->oom = true;
 			else
@@ -1579,20 +1587,18 @@ sink_value_text(Sink *k, const json_t *v, TplBuf *scratch)
 }
 
 static bool
-only_dots(const json_t *v)
+only_dots(const TplNode *v)
 {
-	const char *s;
-	size_t		n;
-
-	if (!json_is_string(v))
+	if (v->kind != TPL_STRING || v->len == 0)
 		return false;
-	s = json_string_value(v);
-	n = json_string_length(v);
-	return n > 0 && strspn(s, ".") == n;
+	for (size_t i = 0; i < v->len; i++)
+		if (v->text[i] != '.')
+			return false;
+	return true;
 }
 
 bool
-tpl_render(const Template *t, const json_t *ctx, TplBuf *out, TplError *err)
+tpl_render(const Template *t, const TplContext *ctx, TplBuf *out, TplError *err)
 {
 	TplBuf		scratch = {0};
 
@@ -1600,7 +1606,7 @@ tpl_render(const Template *t, const json_t *ctx, TplBuf *out, TplError *err)
 	for (int i = 0; i < t->nops; i++)
 	{
 		const Op   *op = &t->ops[i];
-		const json_t *v;
+		TplNode		v;
 		Sink		k;
 
 		if (op->kind == OP_LIT)
@@ -1608,63 +1614,56 @@ tpl_render(const Template *t, const json_t *ctx, TplBuf *out, TplError *err)
 			tpl_buf_append(out, t->arena.data + op->off, op->len);
 			continue;
 		}
-		v = lookup_segs(t, ctx, op->seg_first, op->nsegs);
+		lookup_segs(t, ctx, op->seg_first, op->nsegs, &v);
 		if (op->kind == OP_VALUE)
 		{
-			if (v)
-				tpl_buf_json_value(out, v);
-			else
-				tpl_buf_append(out, "null", 4);
+			node_json(ctx, &v, out);
 			continue;
 		}
 
 		k.out = out;
 		k.mode = t->mode;
 		k.fold = (op->helper == H_UPPER || op->helper == H_LOWER) ? op->helper : H_NONE;
-		k.dots = op->whole_segment && only_dots(v);
+		k.dots = op->whole_segment && only_dots(&v);
 		k.written = 0;
 		switch (op->helper)
 		{
 			case H_NONE:
 			case H_UPPER:
 			case H_LOWER:
-				sink_value_text(&k, v, &scratch);
+				sink_value_text(&k, ctx, &v, &scratch);
 				break;
 			case H_JSON:
-				if (v == NULL)
-					sink_write(&k, "null", 4);
-				else
-				{
-					tpl_buf_reset(&scratch);
-					tpl_buf_json_value(&scratch, v);
-					sink_write(&k, scratch.data, scratch.len);
-				}
+				tpl_buf_reset(&scratch);
+				node_json(ctx, &v, &scratch);
+				sink_write(&k, scratch.data, scratch.len);
 				break;
 			case H_ISO8601:
 				{
 					char		ts[64];
 
-					if (v && tpl_iso8601(v, ts))
+					if (tpl_iso8601(&v, ts))
 						sink_write(&k, ts, strlen(ts));
 					else
-						sink_value_text(&k, v, &scratch);
+						sink_value_text(&k, ctx, &v, &scratch);
 					break;
 				}
 			case H_DEFAULT:
-				if (v == NULL || json_is_null(v) ||
-					(json_is_string(v) && json_string_length(v) == 0))
+				if (v.kind == TPL_MISSING || v.kind == TPL_NULL ||
+					(v.kind == TPL_STRING && v.len == 0))
 					sink_write(&k, t->arena.data + op->off, op->len);
 				else
-					sink_value_text(&k, v, &scratch);
+					sink_value_text(&k, ctx, &v, &scratch);
 				break;
 			case H_JOIN:
-				if (json_is_array(v))
+				if (v.kind == TPL_ARRAY)
 				{
-					size_t		idx;
-					json_t	   *elem;
+					size_t		n = ctx->length(ctx->arg, &v);
 
-					json_array_foreach((json_t *) v, idx, elem)
+					for (size_t idx = 0; idx < n; idx++)
 					{
+						TplNode		elem;
+
 						if (idx > 0)
 						{
 							if (op->has_arg)
@@ -1672,11 +1671,12 @@ tpl_render(const Template *t, const json_t *ctx, TplBuf *out, TplError *err)
 							else
 								sink_write(&k, ", ", 2);
 						}
-						sink_value_text(&k, elem, &scratch);
+						ctx->child(ctx->arg, &v, NULL, 0, (long) idx, &elem);
+						sink_value_text(&k, ctx, &elem, &scratch);
 					}
 				}
 				else
-					sink_value_text(&k, v, &scratch);
+					sink_value_text(&k, ctx, &v, &scratch);
 				break;
 		}
 		if (t->mode == TPL_URL && op->whole_segment && k.written == 0)
@@ -1699,13 +1699,98 @@ tpl_render(const Template *t, const json_t *ctx, TplBuf *out, TplError *err)
 	return true;
 }
 
-/*
- * A new empty object.  Inside a server, the name json_object() resolves to
- * PostgreSQL's SQL function of that name, so no code of ours may call it;
- * json_pack() builds the object inside libjansson.
- */
-json_t *
-tpl_json_object_new(void)
+/* ---------------------------------------------------------------------
+ * A context over a jansson value (unit tests, fuzzing, standalone use)
+ * --------------------------------------------------------------------- */
+
+static void
+jansson_node(const json_t *v, TplNode *out)
 {
-	return json_pack("{}");
+	memset(out, 0, sizeof(*out));
+	out->ref = v;
+	if (v == NULL)
+	{
+		out->kind = TPL_MISSING;
+		return;
+	}
+	switch (json_typeof(v))
+	{
+		case JSON_OBJECT:
+			out->kind = TPL_OBJECT;
+			break;
+		case JSON_ARRAY:
+			out->kind = TPL_ARRAY;
+			break;
+		case JSON_STRING:
+			out->kind = TPL_STRING;
+			out->text = json_string_value(v);
+			out->len = json_string_length(v);
+			break;
+		case JSON_INTEGER:
+			out->kind = TPL_NUMBER;
+			out->len = snprintf(out->num, sizeof(out->num), "%" JSON_INTEGER_FORMAT,
+								json_integer_value(v));
+			out->text = out->num;
+			break;
+		case JSON_REAL:
+			out->kind = TPL_NUMBER;
+			out->len = format_real(json_real_value(v), out->num, sizeof(out->num));
+			out->text = out->num;
+			break;
+		case JSON_TRUE:
+			out->kind = TPL_TRUE;
+			break;
+		case JSON_FALSE:
+			out->kind = TPL_FALSE;
+			break;
+		case JSON_NULL:
+			out->kind = TPL_NULL;
+			break;
+	}
+}
+
+static void
+jansson_root(void *arg, TplNode *out)
+{
+	jansson_node(arg, out);
+}
+
+static void
+jansson_child(void *arg, const TplNode *parent, const char *key, size_t keylen,
+			  long index, TplNode *out)
+{
+	const json_t *p = parent->ref;
+
+	(void) arg;
+
+	if (index >= 0 && json_is_array(p))
+		jansson_node(json_array_get(p, (size_t) index), out);
+	else if (json_is_object(p) && key != NULL)
+		jansson_node(json_object_getn(p, key, keylen), out);
+	else
+		jansson_node(NULL, out);
+}
+
+static size_t
+jansson_length(void *arg, const TplNode *node)
+{
+	(void) arg;
+	return json_array_size(node->ref);
+}
+
+static void
+jansson_to_json(void *arg, const TplNode *node, TplBuf *out)
+{
+	(void) arg;
+	tpl_buf_json_value(out, node->ref);
+}
+
+void
+tpl_jansson_context(TplContext *ctx, const json_t *root)
+{
+	ctx->arg = (void *) root;
+	ctx->root = jansson_root;
+	ctx->child = jansson_child;
+	ctx->length = jansson_length;
+	ctx->to_json = jansson_to_json;
 }

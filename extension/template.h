@@ -12,7 +12,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <jansson.h>
+
+struct json_t;					/* jansson's; only tpl_jansson_context() needs it */
 
 typedef enum TplMode
 {
@@ -38,32 +39,71 @@ typedef struct TplBuf
 
 typedef struct Template Template;
 
+/*
+ * A value of the context, as the renderer sees it.  The provider fills text
+ * and len for strings (the string itself, not NUL-terminated) and numbers
+ * (their JSON text), and keeps whatever it needs to find children in ref.
+ */
+typedef enum TplKind
+{
+	TPL_MISSING,
+	TPL_NULL,
+	TPL_FALSE,
+	TPL_TRUE,
+	TPL_NUMBER,
+	TPL_STRING,
+	TPL_OBJECT,
+	TPL_ARRAY
+} TplKind;
+
+typedef struct TplNode
+{
+	TplKind		kind;
+	const char *text;
+	size_t		len;
+	const void *ref;
+	char		num[40];		/* room for a provider's number text */
+} TplNode;
+
+/*
+ * The context a template is rendered against, through callbacks: so the
+ * server can render straight from stored jsonb and tests from jansson.
+ */
+typedef struct TplContext
+{
+	void	   *arg;
+	void		(*root) (void *arg, TplNode *out);
+	/* a member (key, keylen) of an object, or element index >= 0 of an array */
+	void		(*child) (void *arg, const TplNode *parent, const char *key,
+						  size_t keylen, long index, TplNode *out);
+	size_t		(*length) (void *arg, const TplNode *array);
+	/* append compact JSON of an object or array */
+	void		(*to_json) (void *arg, const TplNode *node, struct TplBuf *out);
+} TplContext;
+
 extern Template *tpl_compile(const char *src, size_t len, TplMode mode,
 							 TplError *err);
 extern void tpl_free(Template *tpl);
 extern int	tpl_tag_count(const Template *tpl);
 
 /*
- * Render against a context (any JSON value; normally the event object).
- * Appends to out.  Returns true on success; on failure err says why.
+ * Render against a context (normally the event object).  Appends to out.
+ * Returns true on success; on failure err says why.
  */
-extern bool tpl_render(const Template *tpl, const json_t *ctx, TplBuf *out,
+extern bool tpl_render(const Template *tpl, const TplContext *ctx, TplBuf *out,
 					   TplError *err);
+
+/* A context over a jansson value. */
+extern void tpl_jansson_context(TplContext *ctx, const struct json_t *root);
 
 /* Buffer helpers, shared with the rest of the PostgreSQL-free code. */
 extern void tpl_buf_reset(TplBuf *buf);
 extern void tpl_buf_free(TplBuf *buf);
 extern void tpl_buf_append(TplBuf *buf, const char *s, size_t n);
 extern void tpl_buf_json_string(TplBuf *buf, const char *s, size_t n);
-extern void tpl_buf_json_value(TplBuf *buf, const json_t *v);
-
-/* jansson's json_object(), for code where PostgreSQL hides its declaration. */
-extern json_t *tpl_json_object_new(void);
-
-/* Look up a dot path ("data.access_groups.0.integration.name"). */
-extern const json_t *tpl_lookup(const json_t *ctx, const char *path);
+extern void tpl_buf_json_value(TplBuf *buf, const struct json_t *v);
 
 /* Format a timestamp string or epoch seconds as YYYY-MM-DDTHH:MM:SS.ffffffZ. */
-extern bool tpl_iso8601(const json_t *v, char out[64]);
+extern bool tpl_iso8601(const TplNode *v, char out[64]);
 
 #endif

@@ -271,6 +271,8 @@ deliver_loop(void)
 	bool		claim_now = true;
 	int			recovered = 0;
 
+	cortex_hook_worker_set_wakeable(true);
+
 	if (in_transaction(do_recover_all, NULL, "recovering leases", &recovered) && recovered > 0)
 		ereport(LOG,
 				(errmsg("cortex_hook worker: %d deliveries that were in flight before a restart are pending again",
@@ -344,6 +346,7 @@ deliver_loop(void)
 			pgstat_report_stat(false);
 		}
 	}
+	cortex_hook_worker_set_wakeable(false);
 	sender_destroy(s);
 }
 

@@ -11,6 +11,8 @@
  */
 #include "../extension/template.h"
 
+#include <jansson.h>
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,8 +57,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (t)
 	{
 		TplBuf		out = {0};
+		TplContext	c;
 
-		if (tpl_render(t, ctx, &out, &err) && mode == TPL_JSON)
+		tpl_jansson_context(&c, ctx);
+		if (tpl_render(t, &c, &out, &err) && mode == TPL_JSON)
 		{
 			json_t	   *parsed = json_loadb(out.data, out.len,
 											JSON_DECODE_ANY | JSON_ALLOW_NUL |

@@ -7,6 +7,8 @@
  */
 #include "../extension/template.h"
 
+#include <jansson.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +53,12 @@ render_is(const char *name, TplMode mode, const char *src, const char *want)
 		check(name, 0, err.message, want);
 		return;
 	}
-	ok = tpl_render(t, ctx, &out, &err);
+	{
+		TplContext	c;
+
+		tpl_jansson_context(&c, ctx);
+		ok = tpl_render(t, &c, &out, &err);
+	}
 	if (!want)
 		check(name, !ok, ok ? out.data : err.message, "(render error)");
 	else
