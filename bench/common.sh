@@ -78,8 +78,20 @@ INSERT INTO cortex_hook.webhook (name, url, headers, triggers, rate_limit_per_mi
 VALUES ('Cortex', 'http://127.0.0.1:$SINK_PORT/api/v1/catalog/{{data.access_flow.id}}/custom-events${1:-}',
         '{"Authorization": "Bearer bench-key"}', '{RequestCreated}', NULL);
 SQL
+	if [ "$(psql_b -c "SHOW cortex_hook.database_name")" = bench ]; then wait_for_worker; fi
 }
 
 worker_pid() { psql_b -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'cortex_hook worker'"; }
+
+# Wait until the worker runs in this database and has gone idle.
+wait_for_worker() {
+	for _ in $(seq 100); do
+		[ "$(psql_b -c "SELECT count(*) FROM pg_stat_activity
+			WHERE backend_type = 'cortex_hook worker' AND datname = 'bench' AND state = 'idle'")" = 1 ] && return 0
+		sleep 0.1
+	done
+	echo "the worker did not start" >&2
+	return 1
+}
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
