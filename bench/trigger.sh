@@ -7,6 +7,8 @@
 #   ten       ten webhooks with filters, one of them matching
 #   plpgsql   a table with a hand-written PL/pgSQL trigger that builds the same
 #             body with jsonb_build_object and inserts it into a queue table
+#   floor     a PL/pgSQL trigger that only inserts a precomputed body of the
+#             same size into that queue table: the cost of the second row alone
 # Runs are interleaved (ROUNDS rounds of SECONDS each); the median TPS of each
 # and its ratio to "plain" are printed, with synchronous_commit on and off.
 # Then a bulk INSERT ... SELECT of 100,000 rows into each.
@@ -46,6 +48,22 @@ BEGIN
 END
 $$;
 CREATE TRIGGER enqueue AFTER INSERT ON bench_plpgsql FOR EACH ROW EXECUTE FUNCTION bench_enqueue();
+CREATE TABLE bench_floor (LIKE cortex_hook.access_request_event INCLUDING ALL);
+DO $do$
+BEGIN
+	EXECUTE format($f$CREATE FUNCTION bench_floor_enqueue() RETURNS trigger LANGUAGE plpgsql AS $b$
+		BEGIN
+			INSERT INTO bench_queue (webhook_id, event_id, url, body) VALUES (1, NEW.id, %L, %L);
+			RETURN NULL;
+		END $b$$f$,
+		'http://127.0.0.1/api/v1/catalog/af-7/custom-events',
+		(SELECT cortex_hook.render_template(
+			'{"customData": "{{json data}}", "description": "New {{event_type}} request made by {{data.requester.name}}", "timestamp": "{{event_time}}", "title": "New {{event_type}} request made by {{data.requester.name}}", "type": "{{event_type}}"}',
+			jsonb_build_object('event_type', 'RequestCreated', 'event_time', '2026-12-03T15:29:52.123456Z', 'data', data))
+		 FROM payload));
+END
+$do$;
+CREATE TRIGGER enqueue AFTER INSERT ON bench_floor FOR EACH ROW EXECUTE FUNCTION bench_floor_enqueue();
 -- the matching webhook, and nine that filter this event out
 INSERT INTO cortex_hook.webhook (name, url, headers, triggers, filters, active)
 SELECT 'hook ' || i, 'http://127.0.0.1/api/v1/catalog/{{data.access_flow.id}}/custom-events',
@@ -56,7 +74,7 @@ FROM generate_series(0, 9) i;
 SQL
 payload=$(psql_b -c "SELECT data FROM payload")
 echo "payload: $(psql_b -c "SELECT length(data::text) FROM payload") bytes of JSON"
-for t in bench_plain cortex_hook.access_request_event bench_plpgsql; do
+for t in bench_plain cortex_hook.access_request_event bench_plpgsql bench_floor; do
 	echo "INSERT INTO $t (event_type, data) VALUES ('RequestCreated', '$payload');" >"$BENCH_DIR/$t.sql"
 done
 
@@ -68,14 +86,17 @@ configure() {	# which webhooks are active for a run
 	esac >/dev/null
 }
 table_of() {
-	case $1 in plain) echo bench_plain ;; plpgsql) echo bench_plpgsql ;; *) echo cortex_hook.access_request_event ;; esac
+	case $1 in
+		plain) echo bench_plain ;; plpgsql) echo bench_plpgsql ;; floor) echo bench_floor ;;
+		*) echo cortex_hook.access_request_event ;;
+	esac
 }
 reset_tables() {
-	psql_b -c "TRUNCATE bench_plain, bench_plpgsql, bench_queue, cortex_hook.access_request_event, cortex_hook.delivery" \
+	psql_b -c "TRUNCATE bench_plain, bench_plpgsql, bench_floor, bench_queue, cortex_hook.access_request_event, cortex_hook.delivery" \
 		-c "VACUUM ANALYZE" -c "CHECKPOINT" >/dev/null
 }
 
-configs="plain none one ten plpgsql"
+configs="plain none one ten plpgsql floor"
 for sc in on off; do
 	psql_b -c "ALTER SYSTEM SET synchronous_commit = $sc" -c "SELECT pg_reload_conf()" >/dev/null
 	declare -A tps=()

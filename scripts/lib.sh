@@ -2,7 +2,7 @@
 # shellcheck shell=bash
 
 PACKAGES="postgresql-15 postgresql-server-dev-15 postgresql-contrib libcurl4-openssl-dev libjansson-dev
-pkg-config make gcc clang libclang-rt-dev libipc-run-perl python3 curl"
+pkg-config make gcc clang libclang-rt-dev libipc-run-perl python3 curl openssl"
 
 # Install the Debian packages that are missing (needs root on a fresh machine).
 ensure_packages() {

@@ -15,7 +15,10 @@ Control endpoints (not part of Cortex):
                           "drip": true, "many_headers": 10000, "redirect": "http://..."}
         "fail" N: the next N requests for e get "status" (default 500), or are
         closed without an answer ("close"), or redirected ("redirect");
-        "delay_ms", "huge_bytes", "drip", "many_headers" apply to every request for e.
+        "delay_ms", "huge_bytes", "drip" (a body one byte a second),
+        "many_headers", "garbage" (a malformed status line) and
+        "reset_mid_body" (a TCP reset after part of the body) apply to every
+        request for e.
     GET  /_mock/requests[?entity=e]   every request received, oldest first
     POST /_mock/reset                 forget requests and scripts
 
@@ -171,6 +174,22 @@ class Handler(BaseHTTPRequestHandler):
                     pass
                 self.close_connection = True
                 return
+            if script.get("garbage"):
+                # not HTTP at all
+                self.wfile.write(b"HTTP/1.1 two hundred OK\r\n\r\n")
+                self.close_connection = True
+                return
+            if script.get("reset_mid_body"):
+                self.send_response(200)
+                self.send_header("Content-Length", "100000")
+                self.end_headers()
+                self.wfile.write(b"{\"partial\": ")
+                self.wfile.flush()
+                import socket, struct
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+                self.close_connection = True
+                return
             if script.get("drip"):
                 self.send_response(200)
                 self.send_header("Content-Length", "1000")
@@ -218,8 +237,14 @@ def main():
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--port-file", help="write the bound port here")
     ap.add_argument("--token", default="test-token", help="the API key that is accepted")
+    ap.add_argument("--tls-cert", help="serve https with this certificate (PEM, key included)")
     args = ap.parse_args()
     srv = Server(("127.0.0.1", args.port), Handler)
+    if args.tls_cert:
+        import ssl
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.tls_cert)
+        srv.socket = tls.wrap_socket(srv.socket, server_side=True)
     srv.token = args.token
     port = srv.server_address[1]
     if args.port_file:

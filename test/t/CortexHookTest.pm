@@ -39,7 +39,7 @@ log_min_messages = log
 # Start the mock on a port (0: any free one); returns { port, pid, log }.
 sub start_mock
 {
-	my ($port) = @_;
+	my ($port, @extra) = @_;
 	my $dir = PostgreSQL::Test::Utils::tempdir();
 	my $portfile = "$dir/port";
 	my $pid = fork();
@@ -49,7 +49,7 @@ sub start_mock
 		open(STDOUT, '>', "$dir/log");
 		open(STDERR, '>&', \*STDOUT);
 		exec('python3', "$testdir/../mock_cortex.py", '--port', $port // 0,
-			'--port-file', $portfile);
+			'--port-file', $portfile, @extra);
 		die "exec: $!";
 	}
 	for (1 .. 200)

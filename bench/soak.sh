@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Soak: N (1,000,000) events through the worker to the mock Cortex server,
+# inserted in batches while the worker delivers.  Reports: all delivered and
+# none twice (by Idempotency-Key at the mock), worker private memory at start
+# and end, the claim query's time and plan at start and end, and table and
+# index sizes after retention pruned the delivered rows.
+. "$(dirname "$0")/common.sh"
+N=${N:-1000000}
+BATCH=${BATCH:-20000}
+start_server "cortex_hook.database_name = 'bench'
+cortex_hook.max_in_flight = 64
+cortex_hook.log_retention = '60s'
+autovacuum_naptime = '5s'"
+# nginx counts requests per Idempotency-Key in its log; faster than the Python mock
+SINK_ACCESS_LOG="$BENCH_DIR/nginx/access.log"
+start_sink
+sed -i "s|log_format t '\$msec \$request_uri';|log_format t '\$msec \$http_idempotency_key';|" "$BENCH_DIR/nginx/nginx.conf"
+nginx -p "$BENCH_DIR/nginx" -c "$BENCH_DIR/nginx/nginx.conf" -s reload
+create_webhook
+pid=$(worker_pid)
+claim_ms() {
+	psql_b -c "EXPLAIN (ANALYZE, FORMAT JSON)
+		SELECT id FROM cortex_hook.delivery WHERE status = 'pending' AND next_attempt_at <= now()
+		ORDER BY next_attempt_at LIMIT 64 FOR UPDATE SKIP LOCKED" |
+		python3 -c 'import json,sys; p=json.load(sys.stdin)[0]; n=p["Plan"]
+while "Plans" in n and n["Node Type"] != "Index Scan": n=n["Plans"][0]
+print("%.3f ms (%s %s)" % (p["Execution Time"], n["Node Type"], n.get("Index Name", "")))'
+}
+echo "worker private memory at start: $(awk '/RssAnon/ {print $2}' /proc/$pid/status) kB"
+inserted=0
+start=$(date +%s)
+while [ "$inserted" -lt "$N" ]; do
+	psql_b -c "INSERT INTO cortex_hook.access_request_event (event_type, data)
+	           SELECT 'RequestCreated', cortex_hook.mock_event()->'data' FROM generate_series(1, $BATCH)"
+	inserted=$((inserted + BATCH))
+	[ "$inserted" = "$BATCH" ] && echo "claim query with $BATCH queued: $(claim_ms)"
+	# keep the queue from growing without bound: wait while more than 5 batches are pending
+	while [ "$(psql_b -c "SELECT count(*) FROM cortex_hook.delivery WHERE status = 'pending'")" -gt $((BATCH * 5)) ]; do sleep 1; done
+done
+while [ "$(psql_b -c "SELECT count(*) FROM cortex_hook.delivery WHERE status IN ('pending', 'delivering')")" != 0 ]; do sleep 1; done
+secs=$(( $(date +%s) - start ))
+echo "claim query at the end: $(claim_ms)"
+echo "worker private memory at end: $(awk '/RssAnon/ {print $2}' /proc/$pid/status) kB"
+[ "$(worker_pid)" = "$pid" ] || echo "warning: the worker restarted"
+awk '{print $2}' "$BENCH_DIR/nginx/access.log" | sort | uniq -c | awk -v n="$N" '
+	{ keys++; total += $1; if ($1 > 1) dup++ }
+	END { printf "received %d requests for %d distinct deliveries of %d; sent twice: %d\n", total, keys, n, dup }'
+echo "$N events in ${secs}s ($((N / (secs > 0 ? secs : 1))) /s end to end)"
+sleep 70	# let retention prune (log_retention = 60s) and autovacuum run
+psql_b -c "SELECT relname, n_live_tup, pg_size_pretty(pg_total_relation_size(relid)) AS total_size
+	FROM pg_stat_user_tables WHERE schemaname = 'cortex_hook' ORDER BY relname"
