@@ -5,6 +5,7 @@
 #   none      cortex_hook.access_request_event, no active webhook
 #   one       one matching webhook (the Cortex guide's)
 #   ten       ten webhooks with filters, one of them matching
+#   thousand  1,000 webhooks with filters, one of them matching
 #   plpgsql   a table with a hand-written PL/pgSQL trigger that builds the same
 #             body with jsonb_build_object and inserts it into a queue table
 #   floor     a PL/pgSQL trigger that only inserts a precomputed body of the
@@ -70,7 +71,7 @@ SELECT 'hook ' || i, 'http://127.0.0.1/api/v1/catalog/{{data.access_flow.id}}/cu
        '{"Authorization": "Bearer k"}', '{RequestCreated}',
        CASE WHEN i = 0 THEN '{}' ELSE jsonb_build_object('integrations', jsonb_build_array('other-' || i)) END,
        false
-FROM generate_series(0, 9) i;
+FROM generate_series(0, 999) i;
 SQL
 payload=$(psql_b -c "SELECT data FROM payload")
 echo "payload: $(psql_b -c "SELECT length(data::text) FROM payload") bytes of JSON"
@@ -82,7 +83,8 @@ configure() {	# which webhooks are active for a run
 	case $1 in
 		none) psql_b -c "UPDATE cortex_hook.webhook SET active = false" ;;
 		one) psql_b -c "UPDATE cortex_hook.webhook SET active = (name = 'hook 0')" ;;
-		ten) psql_b -c "UPDATE cortex_hook.webhook SET active = true" ;;
+		ten) psql_b -c "UPDATE cortex_hook.webhook SET active = (name ~ '^hook \d$')" ;;
+		thousand) psql_b -c "UPDATE cortex_hook.webhook SET active = true" ;;
 	esac >/dev/null
 }
 table_of() {
@@ -96,7 +98,7 @@ reset_tables() {
 		-c "VACUUM ANALYZE" -c "CHECKPOINT" >/dev/null
 }
 
-configs="plain none one ten plpgsql floor"
+configs="${CONFIGS:-plain none one ten thousand plpgsql floor}"
 for sc in on off; do
 	psql_b -c "ALTER SYSTEM SET synchronous_commit = $sc" -c "SELECT pg_reload_conf()" >/dev/null
 	declare -A tps=()

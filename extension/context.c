@@ -159,24 +159,7 @@ append_scalar(const JsonbValue *v, TplBuf *out)
 	TplNode		n;
 
 	node_from_value(v, &n);
-	switch (n.kind)
-	{
-		case TPL_STRING:
-			tpl_buf_json_string(out, n.text, n.len);
-			break;
-		case TPL_NUMBER:
-			tpl_buf_append(out, n.text, n.len);
-			break;
-		case TPL_TRUE:
-			tpl_buf_append(out, "true", 4);
-			break;
-		case TPL_FALSE:
-			tpl_buf_append(out, "false", 5);
-			break;
-		default:
-			tpl_buf_append(out, "null", 4);
-			break;
-	}
+	tpl_buf_scalar(out, &n);
 }
 
 /* Compact JSON of a jsonb container (jsonb's own output has spaces). */

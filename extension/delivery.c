@@ -993,13 +993,21 @@ typedef struct WebhookRow
 	Datum		triggers;
 } WebhookRow;
 
+/* The webhook named by a function's first argument; connects to SPI. */
 static void
-read_webhook(const char *name, WebhookRow *w)
+read_webhook(FunctionCallInfo fcinfo, WebhookRow *w)
 {
 	TupleDesc	desc;
-	HeapTuple	tup = cortex_hook_webhook_by_name(name, &desc);
+	HeapTuple	tup;
 	bool		isnull;
 	Datum		d;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("webhook_name must not be null")));
+	SPI_connect();
+	tup = cortex_hook_webhook_by_name(text_to_cstring(PG_GETARG_TEXT_PP(0)), &desc);
 
 	w->id = DatumGetInt64(SPI_getbinval(tup, desc, SPI_fnumber(desc, "id"), &isnull));
 	w->method = SPI_getvalue(tup, desc, SPI_fnumber(desc, "method"));
@@ -1059,7 +1067,6 @@ PG_FUNCTION_INFO_V1(cortex_hook_preview);
 Datum
 cortex_hook_preview(PG_FUNCTION_ARGS)
 {
-	char	   *name;
 	Jsonb	   *event;
 	WebhookRow	w;
 	char	   *url;
@@ -1071,13 +1078,7 @@ cortex_hook_preview(PG_FUNCTION_ARGS)
 	MemoryContext fcxt = CurrentMemoryContext;
 	Jsonb	   *result;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("webhook_name must not be null")));
-	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	SPI_connect();
-	read_webhook(name, &w);
+	read_webhook(fcinfo, &w);
 	event = PG_ARGISNULL(1) ? mock_event(NULL, w.triggers) : PG_GETARG_JSONB_P(1);
 	render_for(&w, event, &url, &body);
 	headers = build_headers(NULL, w.headers, w.secret, "<delivery id>",
@@ -1129,7 +1130,6 @@ PG_FUNCTION_INFO_V1(cortex_hook_test_webhook);
 Datum
 cortex_hook_test_webhook(PG_FUNCTION_ARGS)
 {
-	char	   *name;
 	WebhookRow	w;
 	Jsonb	   *event;
 	char	   *url;
@@ -1141,13 +1141,7 @@ cortex_hook_test_webhook(PG_FUNCTION_ARGS)
 	TupleDesc	desc;
 	Datum		result;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("webhook_name must not be null")));
-	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	SPI_connect();
-	read_webhook(name, &w);
+	read_webhook(fcinfo, &w);
 	event = mock_event(PG_ARGISNULL(1) ? NULL :
 					   DatumGetCString(DirectFunctionCall1(enum_out, PG_GETARG_DATUM(1))),
 					   w.triggers);

@@ -247,13 +247,12 @@ format_real(double d, char *out, size_t outlen)
 	return n;
 }
 
+static void jansson_node(const json_t *v, TplNode *out);
+
 /* Append v as compact JSON text. */
 void
 tpl_buf_json_value(TplBuf *buf, const json_t *v)
 {
-	char		num[40];
-	int			n;
-
 	switch (json_typeof(v))
 	{
 		case JSON_OBJECT:
@@ -290,27 +289,14 @@ tpl_buf_json_value(TplBuf *buf, const json_t *v)
 				buf_putc(buf, ']');
 				break;
 			}
-		case JSON_STRING:
-			tpl_buf_json_string(buf, json_string_value(v), json_string_length(v));
-			break;
-		case JSON_INTEGER:
-			n = snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
-						 json_integer_value(v));
-			tpl_buf_append(buf, num, n);
-			break;
-		case JSON_REAL:
-			n = format_real(json_real_value(v), num, sizeof(num));
-			tpl_buf_append(buf, num, n);
-			break;
-		case JSON_TRUE:
-			tpl_buf_append(buf, "true", 4);
-			break;
-		case JSON_FALSE:
-			tpl_buf_append(buf, "false", 5);
-			break;
-		case JSON_NULL:
-			tpl_buf_append(buf, "null", 4);
-			break;
+		default:
+			{
+				TplNode		n;
+
+				jansson_node(v, &n);
+				tpl_buf_scalar(buf, &n);
+				break;
+			}
 	}
 }
 
@@ -1286,33 +1272,38 @@ lookup_segs(const Template *t, const TplContext *ctx, int first, int nsegs, TplN
 	}
 }
 
-/* Compact JSON of any node; a missing value is null. */
-static void
-node_json(const TplContext *ctx, const TplNode *n, TplBuf *out)
+/* Compact JSON of a scalar node; a missing value is null. */
+void
+tpl_buf_scalar(TplBuf *out, const TplNode *n)
 {
 	switch (n->kind)
 	{
-		case TPL_MISSING:
-		case TPL_NULL:
-			tpl_buf_append(out, "null", 4);
-			break;
-		case TPL_FALSE:
-			tpl_buf_append(out, "false", 5);
-			break;
-		case TPL_TRUE:
-			tpl_buf_append(out, "true", 4);
+		case TPL_STRING:
+			tpl_buf_json_string(out, n->text, n->len);
 			break;
 		case TPL_NUMBER:
 			tpl_buf_append(out, n->text, n->len);
 			break;
-		case TPL_STRING:
-			tpl_buf_json_string(out, n->text, n->len);
+		case TPL_TRUE:
+			tpl_buf_append(out, "true", 4);
 			break;
-		case TPL_OBJECT:
-		case TPL_ARRAY:
-			ctx->to_json(ctx->arg, n, out);
+		case TPL_FALSE:
+			tpl_buf_append(out, "false", 5);
+			break;
+		default:
+			tpl_buf_append(out, "null", 4);
 			break;
 	}
+}
+
+/* Compact JSON of any node. */
+static void
+node_json(const TplContext *ctx, const TplNode *n, TplBuf *out)
+{
+	if (n->kind == TPL_OBJECT || n->kind == TPL_ARRAY)
+		ctx->to_json(ctx->arg, n, out);
+	else
+		tpl_buf_scalar(out, n);
 }
 
 /* days since 1970-01-01 of a proleptic Gregorian date */

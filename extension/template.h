@@ -102,6 +102,7 @@ extern void tpl_buf_free(TplBuf *buf);
 extern void tpl_buf_append(TplBuf *buf, const char *s, size_t n);
 extern void tpl_buf_json_string(TplBuf *buf, const char *s, size_t n);
 extern void tpl_buf_json_value(TplBuf *buf, const struct json_t *v);
+extern void tpl_buf_scalar(TplBuf *buf, const TplNode *node);
 
 /* Format a timestamp string or epoch seconds as YYYY-MM-DDTHH:MM:SS.ffffffZ. */
 extern bool tpl_iso8601(const TplNode *v, char out[64]);

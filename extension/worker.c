@@ -268,6 +268,7 @@ deliver_loop(void)
 	TimestampTz last_claim = 0;
 	TimestampTz last_lease_check = GetCurrentTimestamp();
 	TimestampTz last_prune = 0;
+	bool		prune_backlog = false;
 	bool		claim_now = true;
 	int			recovered = 0;
 
@@ -316,7 +317,7 @@ deliver_loop(void)
 
 		until_poll = cortex_hook_poll_interval -
 			(long) ((GetCurrentTimestamp() - last_claim) / 1000);
-		if (claim_now && sender_free_slots(s) > 0)
+		if ((claim_now && sender_free_slots(s) > 0) || prune_backlog)
 			until_poll = 0;
 		rc = sender_wait(s, Max(until_poll, 0), PG_WAIT_EXTENSION);
 		if (rc & WL_LATCH_SET)
@@ -334,14 +335,14 @@ deliver_loop(void)
 				claim_now = true;
 			}
 		}
-		if (TimestampDifferenceExceeds(last_prune, now, PRUNE_EVERY_MS))
+		/* one batch a turn while there is a backlog, else once a minute */
+		if (prune_backlog || TimestampDifferenceExceeds(last_prune, now, PRUNE_EVERY_MS))
 		{
-			int			n = PRUNE_BATCH;
+			int			n = 0;
 
-			/* a few batches at a time, so deliveries never wait long */
-			for (int i = 0; i < 10 && n >= PRUNE_BATCH; i++)
-				if (!in_transaction(do_prune, NULL, "pruning old rows", &n))
-					break;
+			if (!in_transaction(do_prune, NULL, "pruning old rows", &n))
+				n = 0;
+			prune_backlog = n >= PRUNE_BATCH;
 			last_prune = now;
 			pgstat_report_stat(false);
 		}
