@@ -40,9 +40,11 @@ extern int	cortex_hook_event_type_index(const char *label);
 
 /* filter.c */
 typedef struct Filter Filter;
+typedef struct FilterEvent FilterEvent;
 extern Filter *filter_compile(Jsonb *filters, MemoryContext cxt);
 extern bool filter_has_condition(const Filter *f);
-extern bool filter_match(const Filter *f, JsonbContainer *data, Jsonb *event_jsonb);
+extern FilterEvent *filter_event(JsonbContainer *data);
+extern bool filter_match(const Filter *f, FilterEvent *fe, Jsonb *event_jsonb);
 
 /* util */
 extern Jsonb *cortex_hook_build_event(const char *event_type, TimestampTz event_time,

@@ -278,6 +278,7 @@ dispatch_event(const char *event_type, TimestampTz event_time,
 	TplContext	ctx;
 	bool		have_ctx = false;
 	Jsonb	   *event_jsonb = NULL;
+	FilterEvent *fe = NULL;
 
 	if (et < 0)
 		return;
@@ -292,7 +293,9 @@ dispatch_event(const char *event_type, TimestampTz event_time,
 			if (filter_has_condition(h->filter) && event_jsonb == NULL)
 				event_jsonb = cortex_hook_build_event(event_type, event_time,
 													  has_id, event_id, data);
-			if (!filter_match(h->filter, &data->root, event_jsonb))
+			if (fe == NULL)
+				fe = filter_event(&data->root);
+			if (!filter_match(h->filter, fe, event_jsonb))
 				continue;
 		}
 		if (!have_ctx)
@@ -576,7 +579,8 @@ cortex_hook_matches(PG_FUNCTION_ARGS)
 	idx = et && et->type == jbvString ?
 		cortex_hook_event_type_index(pnstrdup(et->val.string.val, et->val.string.len)) : -1;
 	if (idx >= 0 && (mask & (1u << idx)))
-		result = filter_match(filter, data && data->type == jbvBinary ? data->val.binary.data : NULL,
+		result = filter_match(filter,
+							  filter_event(data && data->type == jbvBinary ? data->val.binary.data : NULL),
 							  event);
 	SPI_finish();
 	PG_RETURN_BOOL(result);

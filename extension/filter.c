@@ -44,6 +44,7 @@ struct Filter
 {
 	int			nvalues[NUM_DIMS];	/* -1: key absent */
 	char	  **values[NUM_DIMS];
+	int		   *lengths[NUM_DIMS];
 	JsonPath   *condition;
 };
 
@@ -180,6 +181,7 @@ filter_compile(Jsonb *filters, MemoryContext cxt)
 						 errmsg("filters.%s must not be empty", key),
 						 errhint("List at least one value, or remove the key to match every event.")));
 			f->values[dim] = MemoryContextAlloc(cxt, n * sizeof(char *));
+			f->lengths[dim] = MemoryContextAlloc(cxt, n * sizeof(int));
 			while ((tok = JsonbIteratorNext(&ait, &elem, true)) != WJB_DONE)
 			{
 				if (tok != WJB_ELEM)
@@ -190,6 +192,7 @@ filter_compile(Jsonb *filters, MemoryContext cxt)
 							 errmsg("filters.%s must be an array of strings", key),
 							 errdetail("Element %d is not a string.", i + 1),
 							 errhint("List the values to match as strings, such as {\"%s\": [\"a\", \"b\"]}.", key)));
+				f->lengths[dim][i] = elem.val.string.len;
 				f->values[dim][i] = MemoryContextAlloc(cxt, elem.val.string.len + 1);
 				memcpy(f->values[dim][i], elem.val.string.val, elem.val.string.len);
 				f->values[dim][i++][elem.val.string.len] = '\0';
@@ -235,22 +238,41 @@ string_at(JsonbContainer *c, const char *path, const char **s, int *len)
 	return false;
 }
 
-/* Is the string at path below c one of the filter's values for dim? */
-static bool
-listed(const Filter *f, int dim, JsonbContainer *c, const char *path)
+/* The strings found in one event at one dimension, collected once. */
+typedef struct Found
+{
+	int			n;
+	int			cap;
+	const char **s;
+	int		   *len;
+} Found;
+
+struct FilterEvent
+{
+	JsonbContainer *data;
+	bool		collected[NUM_DIMS];
+	Found		found[NUM_DIMS];
+};
+
+static void
+collect_at(Found *f, JsonbContainer *c, const char *path)
 {
 	const char *s;
 	int			len;
 
 	if (!string_at(c, path, &s, &len))
-		return false;
-	for (int i = 0; i < f->nvalues[dim]; i++)
-		if ((int) strlen(f->values[dim][i]) == len && memcmp(f->values[dim][i], s, len) == 0)
-			return true;
-	return false;
+		return;
+	if (f->n == f->cap)
+	{
+		f->cap = f->cap ? f->cap * 2 : 4;
+		f->s = f->s ? repalloc(f->s, f->cap * sizeof(char *)) : palloc(f->cap * sizeof(char *));
+		f->len = f->len ? repalloc(f->len, f->cap * sizeof(int)) : palloc(f->cap * sizeof(int));
+	}
+	f->s[f->n] = s;
+	f->len[f->n++] = len;
 }
 
-/* The object elements of the array at key in c: count, and element i. */
+/* The object elements of the array at key in c, or NULL. */
 static JsonbContainer *
 array_at(JsonbContainer *c, const char *key)
 {
@@ -272,28 +294,32 @@ object_elem(JsonbContainer *array, uint32 i)
 		v->val.binary.data : NULL;
 }
 
-/* Does any value of the event at this dimension appear in the filter? */
-static bool
-dim_matches(const Filter *f, int dim, JsonbContainer *data)
+/* Every value of the event at this dimension (SPEC §4), across all groups and units. */
+static void
+collect(Found *f, int dim, JsonbContainer *data)
 {
 	JsonbContainer *groups;
 
 	switch (dim)
 	{
 		case DIM_REQUESTERS:
-			return listed(f, dim, data, "requester.email") ||
-				listed(f, dim, data, "requester.name");
+			collect_at(f, data, "requester.email");
+			collect_at(f, data, "requester.name");
+			return;
 		case DIM_GRANTEES:
-			return listed(f, dim, data, "grantee.name");
+			collect_at(f, data, "grantee.name");
+			return;
 		case DIM_ACCESS_FLOWS:
-			return listed(f, dim, data, "access_flow.name");
+			collect_at(f, data, "access_flow.name");
+			return;
 		case DIM_BUNDLES:
-			return listed(f, dim, data, "access_bundle.name");
+			collect_at(f, data, "access_bundle.name");
+			return;
 		default:
 			break;
 	}
 	if ((groups = array_at(data, "access_groups")) == NULL)
-		return false;
+		return;
 	for (uint32 g = 0; g < JsonContainerSize(groups); g++)
 	{
 		JsonbContainer *group = object_elem(groups, g);
@@ -301,38 +327,67 @@ dim_matches(const Filter *f, int dim, JsonbContainer *data)
 
 		if (group == NULL)
 			continue;
-		if (dim == DIM_INTEGRATIONS && listed(f, dim, group, "integration.name"))
-			return true;
-		if (dim == DIM_INTEGRATION_TYPES && listed(f, dim, group, "integration.type"))
-			return true;
+		if (dim == DIM_INTEGRATIONS)
+			collect_at(f, group, "integration.name");
+		if (dim == DIM_INTEGRATION_TYPES)
+			collect_at(f, group, "integration.type");
 		if (dim == DIM_RESOURCE_TYPES && (list = array_at(group, "resource_types")) != NULL)
 			for (uint32 t = 0; t < JsonContainerSize(list); t++)
-				if (listed(f, dim, object_elem(list, t), "name"))
-					return true;
+				collect_at(f, object_elem(list, t), "name");
 		if ((list = array_at(group, "access_units")) == NULL)
 			continue;
 		for (uint32 u = 0; u < JsonContainerSize(list); u++)
 		{
 			JsonbContainer *unit = object_elem(list, u);
 
-			if ((dim == DIM_RESOURCES && listed(f, dim, unit, "resource.name")) ||
-				(dim == DIM_RESOURCE_TYPES && listed(f, dim, unit, "resource.type.name")) ||
-				(dim == DIM_PERMISSIONS && listed(f, dim, unit, "permission.name")))
-				return true;
+			if (dim == DIM_RESOURCES)
+				collect_at(f, unit, "resource.name");
+			if (dim == DIM_RESOURCE_TYPES)
+				collect_at(f, unit, "resource.type.name");
+			if (dim == DIM_PERMISSIONS)
+				collect_at(f, unit, "permission.name");
 		}
 	}
+}
+
+/* An event to match filters against; dimensions are read on first use. */
+FilterEvent *
+filter_event(JsonbContainer *data)
+{
+	FilterEvent *fe = palloc0(sizeof(FilterEvent));
+
+	fe->data = data;
+	return fe;
+}
+
+/* Does any value of the event at this dimension appear in the filter? */
+static bool
+dim_matches(const Filter *f, int dim, FilterEvent *fe)
+{
+	Found	   *found = &fe->found[dim];
+
+	if (!fe->collected[dim])
+	{
+		collect(found, dim, fe->data);
+		fe->collected[dim] = true;
+	}
+	for (int i = 0; i < found->n; i++)
+		for (int k = 0; k < f->nvalues[dim]; k++)
+			if (f->lengths[dim][k] == found->len[i] &&
+				memcmp(f->values[dim][k], found->s[i], found->len[i]) == 0)
+				return true;
 	return false;
 }
 
 /*
- * data is the event's access request (NULL if it has none); event_jsonb the
- * whole event, needed only when the filter has a condition.
+ * fe is the event (filter_event()); event_jsonb the whole event, needed only
+ * when the filter has a condition.
  */
 bool
-filter_match(const Filter *f, JsonbContainer *data, Jsonb *event_jsonb)
+filter_match(const Filter *f, FilterEvent *fe, Jsonb *event_jsonb)
 {
 	for (int d = 0; d < NUM_DIMS; d++)
-		if (f->nvalues[d] >= 0 && !dim_matches(f, d, data))
+		if (f->nvalues[d] >= 0 && !dim_matches(f, d, fe))
 			return false;
 
 	if (f->condition)
