@@ -163,8 +163,8 @@ append_scalar(const JsonbValue *v, TplBuf *out)
 }
 
 /* Compact JSON of a jsonb container (jsonb's own output has spaces). */
-void
-cortex_hook_jsonb_compact(JsonbContainer *c, TplBuf *out)
+static void
+jsonb_compact(JsonbContainer *c, TplBuf *out)
 {
 	JsonbIterator *it = JsonbIteratorInit(c);
 	JsonbValue	v;
@@ -211,7 +211,7 @@ cortex_hook_jsonb_compact(JsonbContainer *c, TplBuf *out)
 static void
 ctx_to_json(void *arg, const TplNode *node, TplBuf *out)
 {
-	cortex_hook_jsonb_compact((JsonbContainer *) node->ref, out);
+	jsonb_compact((JsonbContainer *) node->ref, out);
 }
 
 static void

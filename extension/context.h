@@ -24,6 +24,5 @@ extern void event_context_for_row(EventContext *ec, TplContext *ctx,
 								  const char *event_type, const char *event_time,
 								  bool has_id, int64 event_id, Jsonb *data);
 extern void event_context_for_jsonb(EventContext *ec, TplContext *ctx, Jsonb *event);
-extern void cortex_hook_jsonb_compact(JsonbContainer *c, TplBuf *out);
 
 #endif

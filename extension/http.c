@@ -342,7 +342,6 @@ struct HttpClient
 	HttpRequest *flight;		/* doubly linked, in flight */
 	HttpRequest *done_head;
 	HttpRequest *done_tail;
-	int			in_flight;
 };
 
 HttpRequest *
@@ -711,7 +710,6 @@ unlink_flight(HttpClient *c, HttpRequest *r)
 	if (p->next)
 		p->next->priv->prev = p->prev;
 	p->next = p->prev = NULL;
-	c->in_flight--;
 }
 
 static void
@@ -808,7 +806,6 @@ http_start(HttpClient *c, HttpRequest *req)
 	if (c->flight)
 		c->flight->priv->prev = req;
 	c->flight = req;
-	c->in_flight++;
 	return true;
 }
 
@@ -967,12 +964,6 @@ http_next_done(HttpClient *c)
 		r->priv->client = NULL;
 	}
 	return r;
-}
-
-int
-http_in_flight(HttpClient *c)
-{
-	return c->in_flight;
 }
 
 /*

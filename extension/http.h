@@ -75,7 +75,6 @@ extern int	http_fd(HttpClient *client);	/* readable when there is work */
 extern long http_timeout_ms(HttpClient *client);	/* -1: no timer */
 extern void http_run(HttpClient *client);	/* never blocks */
 extern HttpRequest *http_next_done(HttpClient *client);
-extern int	http_in_flight(HttpClient *client);
 
 extern long http_retry_after_seconds(const char *value, long now);
 

@@ -85,7 +85,6 @@ struct Template
 	int			nsegs;
 	int			segs_cap;
 	TplBuf		arena;
-	int			ntags;
 };
 
 /* ---------------------------------------------------------------------
@@ -637,7 +636,6 @@ compile_tag(Parser *p, const char *d, size_t n, const size_t *src,
 			tpl_buf_append(&p->t->arena, tok[2].s, tok[2].len);
 		}
 	}
-	p->t->ntags++;
 	*i = j;
 	ok = true;
 done:
@@ -928,7 +926,6 @@ compile_string(Parser *p, bool is_key)
 			return add_op(t, op) || (t->arena.oom = true, false);
 		}
 		/* not the typed form: compile the string normally */
-		t->ntags--;
 		t->nsegs = op.seg_first;
 	}
 
@@ -1240,12 +1237,6 @@ tpl_free(Template *t)
 	free(t->segs);
 	tpl_buf_free(&t->arena);
 	free(t);
-}
-
-int
-tpl_tag_count(const Template *t)
-{
-	return t->ntags;
 }
 
 /* ---------------------------------------------------------------------

@@ -84,7 +84,6 @@ typedef struct TplContext
 extern Template *tpl_compile(const char *src, size_t len, TplMode mode,
 							 TplError *err);
 extern void tpl_free(Template *tpl);
-extern int	tpl_tag_count(const Template *tpl);
 
 /*
  * Render against a context (normally the event object).  Appends to out.
