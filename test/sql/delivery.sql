@@ -203,6 +203,14 @@ FROM (SELECT cortex_hook.test_webhook('signed') AS t) x;
 SELECT ((cortex_hook.test_webhook('Signed', 'RequestExpired')).request_body)::jsonb->>'type';
 SELECT count(*) FROM cortex_hook.invocation WHERE is_test;
 SELECT try($$SELECT cortex_hook.test_webhook('nope')$$);
+-- statement_timeout cancels a test send cleanly: nothing logged, the session goes on
+\! curl -s -o /dev/null -d '{"entity": "slow3s", "delay_ms": 3000}' http://127.0.0.1:$MOCK_PORT/_mock/script
+SELECT hook('Slow test', 'slow3s') > 0;
+SET statement_timeout = '300ms';
+SELECT cortex_hook.test_webhook('Slow test');
+RESET statement_timeout;
+SELECT count(*) FROM cortex_hook.invocation i JOIN cortex_hook.webhook w ON w.id = i.webhook_id WHERE w.name = 'Slow test';
+SELECT (cortex_hook.test_webhook('Signed')).success;
 
 -- redeliver(): a failed delivery gets a fresh attempt budget.
 \! curl -s -o /dev/null -d '{"entity": "down", "fail": 1, "status": 503}' http://127.0.0.1:$MOCK_PORT/_mock/script
