@@ -32,7 +32,7 @@ PG_CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
 endif
 
 EXTRA_CLEAN = test/tmp_check test/results test/regression.diffs test/regression.out \
-	test/template_test test/fuzz_template
+	test/template_test test/fuzz_template test/asan_preload.so
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
@@ -45,3 +45,7 @@ test/template_test: test/template_test.c extension/template.c extension/template
 test/fuzz_template: test/fuzz_template.c extension/template.c extension/template.h
 	clang -std=c11 -O1 -g -fsanitize=fuzzer,address,undefined \
 		-o $@ test/fuzz_template.c extension/template.c $(shell pkg-config --cflags --libs jansson)
+
+# Preloaded after the ASan runtime into the server in the sanitizer pass.
+test/asan_preload.so: test/asan_preload.c
+	$(CC) -shared -fPIC -O1 -Wall -Wextra -Wno-unused-parameter -Werror -o $@ $<

@@ -35,12 +35,13 @@ $node->wait_for_log(qr/cortex_hook worker started in database "postgres"/);
 my $t0 = time();
 $node->safe_psql('postgres', q{INSERT INTO cortex_hook.access_request_event (event_type, data)
 	VALUES ('RequestCreated', '{"entity": "first", "requester": {"name": "Ann"}}')});
-my $committed = time();
 my $got = wait_until(10, sub { my $r = mock_requests($mock, 'first'); @$r ? $r : undef });
 ok($got && @$got == 1, 'the insert reached the mock server with no call to deliver()');
-my $latency = $got->[0]{time} - $committed;
-cmp_ok($latency, '<', 1.0, sprintf('received %.1f ms after commit', $latency * 1000));
-diag(sprintf('commit to receipt: %.1f ms', $latency * 1000));
+# Measured from before psql starts (the commit itself is inside psql): an
+# upper bound on commit to receipt.  bench/latency.sh measures it exactly.
+my $latency = $got->[0]{time} - $t0;
+cmp_ok($latency, '<', 1.0, sprintf('received %.1f ms after the INSERT was issued', $latency * 1000));
+diag(sprintf('INSERT issued to receipt: %.1f ms', $latency * 1000));
 ok($node->poll_query_until('postgres',
 	"SELECT status = 'delivered' FROM cortex_hook.delivery"), 'delivery recorded as delivered');
 
@@ -48,6 +49,12 @@ ok($node->poll_query_until('postgres',
 is($node->safe_psql('postgres', q{SELECT backend_type || '|' || application_name || '|' || datname
 	FROM pg_stat_activity WHERE backend_type = 'cortex_hook worker'}),
 	'cortex_hook worker|cortex_hook worker|postgres', 'worker in pg_stat_activity');
+if ($ENV{ASAN_OPTIONS})
+{
+	# the sanitizer pass must really run the server under AddressSanitizer
+	my $wpid = $node->safe_psql('postgres', q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'cortex_hook worker'});
+	like(slurp_file("/proc/$wpid/maps"), qr/libasan/, 'sanitizer pass: the worker runs with the ASan runtime');
+}
 ok($node->poll_query_until('postgres', q{SELECT wait_event_type = 'Extension' AND state = 'idle'
 	FROM pg_stat_activity WHERE backend_type = 'cortex_hook worker'}), 'idle worker waits on an extension wait event');
 
