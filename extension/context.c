@@ -171,7 +171,8 @@ jsonb_compact(JsonbContainer *c, TplBuf *out)
 	JsonbIteratorToken tok;
 	bool		comma = false;
 
-	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	/* stop early once out is full (limit reached) */
+	while (!out->oom && (tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
 	{
 		switch (tok)
 		{

@@ -28,6 +28,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -52,6 +53,12 @@ static int	nhooks = 0;
 static bool cache_valid = false;
 static Oid	webhook_relid = InvalidOid;
 static SPIPlanPtr insert_plan = NULL;
+
+/*
+ * Longest rendered URL.  Request lines longer than 8 kB are refused by most
+ * HTTP servers; stopping here also keeps a huge event from costing a huge URL.
+ */
+#define MAX_URL_LENGTH 8192
 
 /* Reused render buffers (malloc'd; they keep their capacity). */
 static TplBuf url_buf;
@@ -179,21 +186,29 @@ render_pair(const Template *url, const Template *body, const TplContext *ctx)
 
 	tpl_buf_reset(&url_buf);
 	tpl_buf_reset(&body_buf);
+	/* rendering stops at the limits: a huge event costs no huge buffer */
+	url_buf.limit = MAX_URL_LENGTH;
+	body_buf.limit = cortex_hook_max_body_size;
 	if (!tpl_render(url, ctx, &url_buf, &err))
 	{
-		snprintf(message, sizeof(message), "url: %s", err.message);
+		if (url_buf.over_limit)
+		{
+			snprintf(message, sizeof(message),
+					 "rendered url is more than %d bytes; not sent", MAX_URL_LENGTH);
+			tpl_buf_reset(&url_buf);
+		}
+		else
+			snprintf(message, sizeof(message), "url: %s", err.message);
 		return message;
 	}
 	if (!tpl_render(body, ctx, &body_buf, &err))
 	{
-		snprintf(message, sizeof(message), "body: %s", err.message);
-		return message;
-	}
-	if (body_buf.len > (size_t) cortex_hook_max_body_size)
-	{
-		snprintf(message, sizeof(message),
-				 "rendered body is %zu bytes, more than cortex_hook.max_body_size (%d bytes); not sent",
-				 body_buf.len, cortex_hook_max_body_size);
+		if (body_buf.over_limit)
+			snprintf(message, sizeof(message),
+					 "rendered body is more than cortex_hook.max_body_size (%d bytes); not sent",
+					 cortex_hook_max_body_size);
+		else
+			snprintf(message, sizeof(message), "body: %s", err.message);
 		return message;
 	}
 	return NULL;
@@ -268,10 +283,15 @@ cortex_hook_render_webhook(const char *url_src, const char *body_src,
 	return NULL;
 }
 
-/* Queue deliveries for one event.  Called inside SPI. */
+/*
+ * Queue deliveries for one event.  Called inside SPI.  When the event's data
+ * could not be read (data_error), each webhook for its type gets a failed
+ * delivery saying so: its filters cannot be evaluated, and the INSERT must
+ * not fail.
+ */
 static void
 dispatch_event(const char *event_type, TimestampTz event_time,
-			   bool has_id, int64 event_id, Jsonb *data)
+			   bool has_id, int64 event_id, Jsonb *data, const char *data_error)
 {
 	int			et = cortex_hook_event_type_index(event_type);
 	EventContext ec;
@@ -288,6 +308,12 @@ dispatch_event(const char *event_type, TimestampTz event_time,
 
 		if (!(h->triggers & (1u << et)))
 			continue;
+		if (data_error)
+		{
+			tpl_buf_reset(&url_buf);
+			queue_delivery(h->id, has_id, event_id, event_type, data_error);
+			continue;
+		}
 		if (h->has_filter)
 		{
 			if (filter_has_condition(h->filter) && event_jsonb == NULL)
@@ -372,6 +398,49 @@ resolve_columns(TriggerData *td, TupleDesc desc, SourceCols *c)
 	}
 }
 
+/*
+ * jsonb from a json column.  Text the json type accepts can still be refused
+ * by jsonb (\u0000, numbers beyond numeric's range): convert in a
+ * subtransaction and return NULL with *error set instead of failing.
+ */
+static Jsonb *
+json_to_jsonb(Datum json, char **error)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	char	   *src = TextDatumGetCString(json);
+	Jsonb	   *volatile result = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(src)));
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		/* the detail is a sentence; it goes inside parentheses here */
+		if (edata->detail && edata->detail[0] &&
+			edata->detail[strlen(edata->detail) - 1] == '.')
+			edata->detail[strlen(edata->detail) - 1] = '\0';
+		*error = psprintf("event data is not valid jsonb (%s%s%s); not sent",
+						  edata->message, edata->detail ? ": " : "",
+						  edata->detail ? edata->detail : "");
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return result;
+}
+
 static void
 dispatch_tuple(HeapTuple tup, TupleDesc desc, const SourceCols *c)
 {
@@ -379,6 +448,7 @@ dispatch_tuple(HeapTuple tup, TupleDesc desc, const SourceCols *c)
 	Datum		d;
 	char	   *event_type;
 	Jsonb	   *data;
+	char	   *data_error = NULL;
 	TimestampTz event_time = GetCurrentTransactionStartTimestamp();
 	bool		has_id = false;
 	int64		id = 0;
@@ -393,8 +463,7 @@ dispatch_tuple(HeapTuple tup, TupleDesc desc, const SourceCols *c)
 	if (isnull)
 		return;
 	if (c->data_is_json)
-		data = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-												  CStringGetDatum(TextDatumGetCString(d))));
+		data = json_to_jsonb(d, &data_error);
 	else
 		data = DatumGetJsonbP(d);
 	if (c->time_att)
@@ -417,7 +486,7 @@ dispatch_tuple(HeapTuple tup, TupleDesc desc, const SourceCols *c)
 				t == INT4OID ? DatumGetInt32(d) : DatumGetInt16(d);
 		}
 	}
-	dispatch_event(event_type, event_time, has_id, id, data);
+	dispatch_event(event_type, event_time, has_id, id, data, data_error);
 }
 
 PG_FUNCTION_INFO_V1(cortex_hook_dispatch);
@@ -516,13 +585,16 @@ cortex_hook_render_template(PG_FUNCTION_ARGS)
 				 errhint("Fix line %d, column %d. A template is JSON with {{path}} tags inside strings; helpers are json, upper, lower, iso8601, default and join.",
 						 err.line, err.column)));
 	event_context_for_jsonb(&ec, &ctx, context);
+	out.limit = MaxAllocSize - VARHDRSZ - 1;	/* the most a text can hold */
 	ok = tpl_render(t, &ctx, &out, &err);
 	tpl_free(t);
 	if (!ok)
 	{
+		bool		too_long = out.over_limit;
+
 		tpl_buf_free(&out);
 		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
+				(errcode(too_long ? ERRCODE_PROGRAM_LIMIT_EXCEEDED : ERRCODE_OUT_OF_MEMORY),
 				 errmsg("could not render template: %s", err.message)));
 	}
 	result = cstring_to_text_with_len(out.data, out.len);

@@ -105,12 +105,19 @@ buf_reserve(TplBuf *buf, size_t extra)
 		buf->oom = true;
 		return false;
 	}
+	if (buf->limit && buf->len + extra > buf->limit)
+	{
+		buf->oom = buf->over_limit = true;
+		return false;
+	}
 	need = buf->len + extra + 1;
 	if (need <= buf->cap)
 		return true;
 	cap = buf->cap ? buf->cap : 256;
 	while (cap < need)
 		cap *= 2;
+	if (buf->limit && cap > buf->limit + 1)
+		cap = buf->limit + 1;
 	p = realloc(buf->data, cap);
 	if (p == NULL)
 	{
@@ -126,7 +133,7 @@ void
 tpl_buf_reset(TplBuf *buf)
 {
 	buf->len = 0;
-	buf->oom = false;
+	buf->oom = buf->over_limit = false;
 	if (buf->data)
 		buf->data[0] = '\0';
 }
@@ -138,10 +145,17 @@ tpl_buf_free(TplBuf *buf)
 	memset(buf, 0, sizeof(*buf));
 }
 
+/* Fast path: n more bytes fit in the allocation and under the limit. */
+static inline bool
+buf_fits(const TplBuf *buf, size_t n)
+{
+	return buf->len + n < buf->cap && (buf->limit == 0 || buf->len + n <= buf->limit);
+}
+
 void
 tpl_buf_append(TplBuf *buf, const char *s, size_t n)
 {
-	if (buf->len + n < buf->cap)
+	if (buf_fits(buf, n))
 	{
 		memcpy(buf->data + buf->len, s, n);
 		buf->len += n;
@@ -159,7 +173,7 @@ tpl_buf_append(TplBuf *buf, const char *s, size_t n)
 static inline void
 buf_putc(TplBuf *buf, char c)
 {
-	if (buf->len + 1 < buf->cap || buf_reserve(buf, 1))
+	if (buf_fits(buf, 1) || buf_reserve(buf, 1))
 	{
 		buf->data[buf->len++] = c;
 		buf->data[buf->len] = '\0';
@@ -178,7 +192,8 @@ buf_escape(TplBuf *buf, const char *s, size_t n)
 {
 	size_t		start = 0;
 
-	if (!buf_reserve(buf, n + 2))
+	/* escaping only adds: if n bytes do not fit, nothing will */
+	if (!buf_reserve(buf, n))
 		return;
 	for (size_t i = 0; i < n; i++)
 	{
@@ -1537,6 +1552,17 @@ sink_write(Sink *k, const char *s, size_t n)
 	}
 }
 
+/* A failed scratch buffer fails the output too (limit or out of memory). */
+static bool
+scratch_ok(Sink *k, const TplBuf *scratch)
+{
+	if (!scratch->oom)
+		return true;
+	k->out->oom = true;
+	k->out->over_limit |= scratch->over_limit;
+	return false;
+}
+
 /* Write the text form of v: strings as-is, other scalars as JSON, null empty. */
 static void
 sink_value_text(Sink *k, const TplContext *ctx, const TplNode *v, TplBuf *scratch)
@@ -1560,9 +1586,7 @@ sink_value_text(Sink *k, const TplContext *ctx, const TplNode *v, TplBuf *scratc
 		case TPL_ARRAY:
 			tpl_buf_reset(scratch);
 			ctx->to_json(ctx->arg, v, scratch);
-			if (scratch->oom)
-				k->out->oom = true;
-			else
+			if (scratch_ok(k, scratch))
 				sink_write(k, scratch->data, scratch->len);
 			break;
 	}
@@ -1585,7 +1609,9 @@ tpl_render(const Template *t, const TplContext *ctx, TplBuf *out, TplError *err)
 	TplBuf		scratch = {0};
 
 	memset(err, 0, sizeof(*err));
-	for (int i = 0; i < t->nops; i++)
+	/* text bigger than the limit cannot fit once escaped either */
+	scratch.limit = out->limit;
+	for (int i = 0; i < t->nops && !out->oom; i++)
 	{
 		const Op   *op = &t->ops[i];
 		TplNode		v;
@@ -1618,7 +1644,8 @@ tpl_render(const Template *t, const TplContext *ctx, TplBuf *out, TplError *err)
 			case H_JSON:
 				tpl_buf_reset(&scratch);
 				node_json(ctx, &v, &scratch);
-				sink_write(&k, scratch.data, scratch.len);
+				if (scratch_ok(&k, &scratch))
+					sink_write(&k, scratch.data, scratch.len);
 				break;
 			case H_ISO8601:
 				{
@@ -1673,6 +1700,12 @@ tpl_render(const Template *t, const TplContext *ctx, TplBuf *out, TplError *err)
 		}
 	}
 	tpl_buf_free(&scratch);
+	if (out->over_limit)
+	{
+		snprintf(err->message, sizeof(err->message),
+				 "rendered output is more than %zu bytes", out->limit);
+		return false;
+	}
 	if (out->oom)
 	{
 		snprintf(err->message, sizeof(err->message), "out of memory while rendering");

@@ -34,7 +34,10 @@ typedef struct TplBuf
 	char	   *data;
 	size_t		len;
 	size_t		cap;
-	bool		oom;			/* an allocation failed; contents are partial */
+	size_t		limit;			/* 0, or the most len may grow to */
+	bool		oom;			/* an allocation failed or limit was reached;
+								 * contents are partial */
+	bool		over_limit;		/* it was limit */
 } TplBuf;
 
 typedef struct Template Template;

@@ -25,6 +25,36 @@ static const char *default_context =
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/*
+ * Limit oracle: with its output limited to exactly the length it rendered,
+ * a template renders the same bytes; limited to half of it, it stops with
+ * over_limit set and never writes past the limit.
+ */
+static void
+check_limits(const Template *t, const TplContext *c, const TplBuf *full)
+{
+	TplBuf		out = {0};
+	TplError	err;
+
+	out.limit = full->len ? full->len : 1;
+	if (!tpl_render(t, c, &out, &err) || out.len != full->len ||
+		memcmp(out.data, full->data, full->len) != 0)
+	{
+		fprintf(stderr, "render limited to its own length differs: %s\n", err.message);
+		abort();
+	}
+	tpl_buf_free(&out);
+	if (full->len < 2)
+		return;
+	out.limit = full->len / 2;
+	if (tpl_render(t, c, &out, &err) || !out.over_limit || out.len > out.limit)
+	{
+		fprintf(stderr, "render limited to half its length did not stop\n");
+		abort();
+	}
+	tpl_buf_free(&out);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -58,9 +88,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	{
 		TplBuf		out = {0};
 		TplContext	c;
+		bool		ok;
 
 		tpl_jansson_context(&c, ctx);
-		if (tpl_render(t, &c, &out, &err) && mode == TPL_JSON)
+		ok = tpl_render(t, &c, &out, &err);
+		if (ok)
+			check_limits(t, &c, &out);
+		if (ok && mode == TPL_JSON)
 		{
 			json_t	   *parsed = json_loadb(out.data, out.len,
 											JSON_DECODE_ANY | JSON_ALLOW_NUL |

@@ -76,6 +76,38 @@ render_is(const char *name, TplMode mode, const char *src, const char *want)
 	tpl_free(t);
 }
 
+/*
+ * Render src with the output limited to limit bytes: want is the output, or
+ * NULL for "stopped at the limit" (over_limit set, the error says so).
+ */
+static void
+limit_is(const char *name, TplMode mode, const char *src, size_t limit,
+		 const char *want)
+{
+	TplError	err;
+	Template   *t = tpl_compile(src, strlen(src), mode, &err);
+	TplBuf		out = {0};
+	TplContext	c;
+	int			ok;
+
+	if (!t)
+	{
+		check(name, 0, err.message, "(compiled)");
+		return;
+	}
+	tpl_jansson_context(&c, ctx);
+	out.limit = limit;
+	ok = tpl_render(t, &c, &out, &err);
+	if (want)
+		check(name, ok && strcmp(out.data, want) == 0, ok ? out.data : err.message, want);
+	else
+		check(name, !ok && out.over_limit && out.len <= limit &&
+			  strstr(err.message, "more than") != NULL,
+			  ok ? out.data : err.message, "(stopped at the limit)");
+	tpl_buf_free(&out);
+	tpl_free(t);
+}
+
 /* Expect a compile error containing msg at line:col. */
 static void
 error_is(const char *name, TplMode mode, const char *src, const char *msg,
@@ -162,6 +194,19 @@ main(void)
 	render_is("url dots inside segment kept", TPL_URL, "http://h/a/x{{data.dots}}/b", "http://h/a/x../b");
 	render_is("url empty segment is an error", TPL_URL, "http://h/a/{{data.nope}}/b", NULL);
 	render_is("url query", TPL_URL, "http://h/a?x={{data.requester.email}}", "http://h/a?x=ann%40x.io");
+
+	/* an output limit: exact fit renders, one byte more stops */
+	limit_is("limit: exact fit", TPL_JSON, "\"{{data.id}}\"", 4, "\"r1\"");
+	limit_is("limit: one byte over", TPL_JSON, "\"{{data.id}}\"", 3, NULL);
+	limit_is("limit: literal over", TPL_JSON, "{\"long literal\": 1}", 10, NULL);
+	limit_is("limit: escaped string", TPL_JSON, "\"{{data.requester.name}}\"", 14, NULL);
+	limit_is("limit: escaped string fits", TPL_JSON, "\"{{data.requester.name}}\"", 15,
+			 "\"Ann \\\"A\\\" <b>\"");
+	limit_is("limit: json helper", TPL_JSON, "\"{{json data.obj}}\"", 20, NULL);
+	limit_is("limit: object text", TPL_JSON, "\"{{data.obj}}\"", 20, NULL);
+	limit_is("limit: typed value", TPL_JSON, "\"{{json data}}\"", 100, NULL);
+	limit_is("limit: url, byte by byte", TPL_URL, "http://x/{{data.slashy}}", 20, NULL);
+	limit_is("limit: url fits", TPL_URL, "http://x/{{data.id}}", 11, "http://x/r1");
 
 	/* compile errors, with line and column */
 	error_is("not json", TPL_JSON, "{\n  \"a\": 1,\n  \"b\" 2\n}", "expected \":\"", 3, 7);

@@ -49,14 +49,22 @@ VALUES ('needs entity', 'http://127.0.0.1:1/api/v1/catalog/{{data.entity}}/custo
 INSERT INTO cortex_hook.access_request_event (event_type, data) VALUES ('RequestApproved', '{"id": "no entity"}');
 INSERT INTO cortex_hook.access_request_event (event_type, data) VALUES ('RequestApproved', '{"entity": "svc-a"}');
 SELECT name, status, url, last_error FROM queued WHERE event_type = 'RequestApproved' ORDER BY id;
--- A body over cortex_hook.max_body_size (2MB) is failed, not queued for sending.
+-- An event with 5 MB of data renders over cortex_hook.max_body_size (2MB):
+-- failed, not queued for sending; the INSERT succeeds.
 INSERT INTO cortex_hook.access_request_event (event_type, data)
-VALUES ('RequestApproved', jsonb_build_object('entity', 'big', 'requester', jsonb_build_object('name', repeat('x', 3000000))));
+VALUES ('RequestApproved', jsonb_build_object('entity', 'big', 'requester', jsonb_build_object('name', repeat('x', 5000000))));
 SELECT status, length(body), last_error FROM cortex_hook.delivery WHERE url LIKE '%/big/%';
--- Deeply nested data (3,000 levels) renders like any other.
+-- A URL over 8 kB is failed the same way.
 INSERT INTO cortex_hook.access_request_event (event_type, data)
-VALUES ('RequestApproved', jsonb_build_object('entity', 'deep', 'nest', (repeat('[', 3000) || repeat(']', 3000))::jsonb));
+VALUES ('RequestApproved', jsonb_build_object('entity', repeat('u', 9000)));
+SELECT status, url, length(body), last_error FROM cortex_hook.delivery ORDER BY id DESC LIMIT 1;
+-- Data nested 10,000 levels deep renders like any other.
+INSERT INTO cortex_hook.access_request_event (event_type, data)
+VALUES ('RequestApproved', jsonb_build_object('entity', 'deep', 'nest', (repeat('[', 10000) || repeat(']', 10000))::jsonb));
 SELECT status, url, length(body), body::jsonb->'customData'->>'entity' FROM cortex_hook.delivery ORDER BY id DESC LIMIT 1;
+-- Invalid surrogate escapes never reach the trigger: jsonb and json input
+-- refuse them with the INSERT.
+SELECT try($$INSERT INTO cortex_hook.access_request_event (event_type, data) VALUES ('RequestApproved', '{"entity": "s", "x": "\ud800"}')$$);
 DELETE FROM cortex_hook.webhook WHERE name = 'needs entity';
 
 -- dispatch() on a table of one's own: column names as trigger arguments,
@@ -69,6 +77,13 @@ INSERT INTO my_requests VALUES (8, 'Something else', '{}', now());
 UPDATE my_requests SET kind = 'RequestGranted' WHERE id = 7;
 SELECT name, event_id, event_type, title FROM queued WHERE event_id = 7 ORDER BY id;
 SELECT body::jsonb->>'timestamp' FROM cortex_hook.delivery WHERE event_id = 7 ORDER BY id LIMIT 1;
+-- json the json type accepts but jsonb cannot hold: the INSERT succeeds and
+-- each webhook for the event type records why nothing was sent.
+INSERT INTO my_requests VALUES (9, 'RequestCreated', '{"entity": "nul", "x": "a\u0000b"}', now());
+INSERT INTO my_requests VALUES (10, 'RequestCreated', '{"entity": "big number", "x": 1e1000000}', now());
+SELECT event_id, name, status, d.url, last_error FROM cortex_hook.delivery d
+	JOIN cortex_hook.webhook w ON w.id = d.webhook_id WHERE event_id IN (9, 10) ORDER BY d.id;
+SELECT count(*) FROM my_requests;
 
 -- FOR EACH STATEMENT with a transition table: one call for many rows.
 CREATE TABLE bulk_requests (event_type cortex_hook.event_type, data jsonb);
