@@ -18,34 +18,50 @@ sed -i "s|log_format t '\$msec \$request_uri';|log_format t '\$msec \$http_idemp
 nginx -p "$BENCH_DIR/nginx" -c "$BENCH_DIR/nginx/nginx.conf" -s reload
 create_webhook
 pid=$(worker_pid)
-claim_ms() {
-	psql_b -c "EXPLAIN (ANALYZE, FORMAT JSON)
+# The worker's claim query (its SELECT part), with the plan node that feeds
+# it and the buffers it touched: time alone is noisy on a shared machine.
+claim() {
+	psql_b -c "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)
 		SELECT id FROM cortex_hook.delivery WHERE status = 'pending' AND next_attempt_at <= now()
 		ORDER BY next_attempt_at LIMIT 64 FOR UPDATE SKIP LOCKED" |
 		python3 -c 'import json,sys; p=json.load(sys.stdin)[0]; n=p["Plan"]
+b=n.get("Shared Hit Blocks", 0) + n.get("Shared Read Blocks", 0)
 while "Plans" in n and n["Node Type"] != "Index Scan": n=n["Plans"][0]
-print("%.3f ms (%s %s)" % (p["Execution Time"], n["Node Type"], n.get("Index Name", "")))'
+print("%.3f ms, %d buffers (%s %s)" % (p["Execution Time"], b, n["Node Type"], n.get("Index Name", "")))'
 }
-echo "worker private memory at start: $(awk '/RssAnon/ {print $2}' /proc/$pid/status) kB"
+rss() { awk '/RssAnon/ {print $2}' "/proc/$pid/status"; }
+pending() { psql_b -c "SELECT count(*) FROM cortex_hook.delivery WHERE status = 'pending'"; }
+echo "worker private memory at start (cold): $(rss) kB"
 inserted=0
 start=$(date +%s)
 while [ "$inserted" -lt "$N" ]; do
 	psql_b -c "INSERT INTO cortex_hook.access_request_event (event_type, data)
 	           SELECT 'RequestCreated', cortex_hook.mock_event()->'data' FROM generate_series(1, $BATCH)"
 	inserted=$((inserted + BATCH))
-	[ "$inserted" = "$BATCH" ] && echo "claim query with $BATCH queued: $(claim_ms)"
-	# keep the queue from growing without bound: wait while more than 5 batches are pending
-	while [ "$(psql_b -c "SELECT count(*) FROM cortex_hook.delivery WHERE status = 'pending'")" -gt $((BATCH * 5)) ]; do sleep 1; done
+	# every 100,000 events, just after a batch went in: the same point each time
+	if [ $((inserted % 100000)) = 0 ] || [ "$inserted" = "$BATCH" ]; then
+		printf '%8d inserted, %6d pending: claim %s; worker %s kB\n' \
+			"$inserted" "$(pending)" "$(claim)" "$(rss)"
+	fi
+	# keep the queue bounded: wait while more than 5 batches are pending
+	while [ "$(pending)" -gt $((BATCH * 5)) ]; do sleep 1; done
 done
 while [ "$(psql_b -c "SELECT count(*) FROM cortex_hook.delivery WHERE status IN ('pending', 'delivering')")" != 0 ]; do sleep 1; done
 secs=$(( $(date +%s) - start ))
-echo "claim query at the end: $(claim_ms)"
-echo "worker private memory at end: $(awk '/RssAnon/ {print $2}' /proc/$pid/status) kB"
+echo "queue empty: claim $(claim); worker $(rss) kB"
 [ "$(worker_pid)" = "$pid" ] || echo "warning: the worker restarted"
 awk '{print $2}' "$BENCH_DIR/nginx/access.log" | sort | uniq -c | awk -v n="$N" '
 	{ keys++; total += $1; if ($1 > 1) dup++ }
 	END { printf "received %d requests for %d distinct deliveries of %d; sent twice: %d\n", total, keys, n, dup }'
 echo "$N events in ${secs}s ($((N / (secs > 0 ? secs : 1))) /s end to end)"
-sleep 70	# let retention prune (log_retention = 60s) and autovacuum run
-psql_b -c "SELECT relname, n_live_tup, pg_size_pretty(pg_total_relation_size(relid)) AS total_size
-	FROM pg_stat_user_tables WHERE schemaname = 'cortex_hook' ORDER BY relname"
+sizes() {
+	psql_b -c "SELECT relname, n_live_tup, n_dead_tup, pg_size_pretty(pg_table_size(relid)),
+		pg_size_pretty(pg_indexes_size(relid))
+		FROM pg_stat_user_tables WHERE schemaname = 'cortex_hook' ORDER BY relname"
+}
+echo "table|live rows|dead rows|table size|index size"
+sizes
+sleep "${RETENTION_WAIT:-90}"	# retention (log_retention = 60s) prunes, autovacuum follows
+echo "after retention:"
+sizes
+echo "claim after retention: $(claim); worker $(rss) kB"

@@ -23,13 +23,7 @@ is(scalar(() = $log =~ /is not installed in database "postgres"/g), 1, 'one LOG 
 unlike($log, qr/terminated by signal|exited with exit code/, 'no crash loop while waiting');
 
 # Created after server start: deliveries begin without a restart.
-my $base = "http://127.0.0.1:$mock->{port}/api/v1/catalog";
-$node->safe_psql('postgres', qq{
-CREATE EXTENSION cortex_hook;
-INSERT INTO cortex_hook.webhook (name, url, headers, triggers, rate_limit_per_minute)
-VALUES ('Cortex', '$base/{{data.entity}}/custom-events', '{"Authorization": "Bearer test-token"}',
-        '{RequestCreated}', NULL);
-});
+$node->safe_psql('postgres', cortex_setup_sql($mock));
 $node->wait_for_log(qr/cortex_hook worker started in database "postgres"/);
 
 my $t0 = time();

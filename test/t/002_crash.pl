@@ -13,13 +13,7 @@ use Time::HiRes qw(time usleep);
 my $mock = start_mock();
 my $node = new_node('crash', "cortex_hook.database_name = 'postgres'\nrestart_after_crash = on\n");
 $node->start;
-my $base = "http://127.0.0.1:$mock->{port}/api/v1/catalog";
-$node->safe_psql('postgres', qq{
-CREATE EXTENSION cortex_hook;
-INSERT INTO cortex_hook.webhook (name, url, headers, triggers, rate_limit_per_minute)
-VALUES ('Cortex', '$base/{{data.entity}}/custom-events', '{"Authorization": "Bearer test-token"}',
-        '{RequestCreated}', NULL);
-});
+$node->safe_psql('postgres', cortex_setup_sql($mock));
 
 # Count requests per Idempotency-Key for an entity: (total, distinct).
 sub received

@@ -13,13 +13,7 @@ use Time::HiRes qw(time);
 my $mock = start_mock();
 my $node = new_node('database', "cortex_hook.database_name = 'hookdb'\n");
 $node->start;
-my $base = "http://127.0.0.1:$mock->{port}/api/v1/catalog";
-my $setup = qq{
-CREATE EXTENSION cortex_hook;
-INSERT INTO cortex_hook.webhook (name, url, headers, triggers)
-VALUES ('Cortex', '$base/{{data.entity}}/custom-events', '{"Authorization": "Bearer test-token"}',
-        '{RequestCreated}');
-};
+my $setup = cortex_setup_sql($mock);
 
 # The database does not exist yet: the launcher waits quietly, no crash loop.
 $node->wait_for_log(qr/database "hookdb" does not exist; waiting for it to be created/);

@@ -13,7 +13,7 @@ use PostgreSQL::Test::Utils;
 use Time::HiRes qw(usleep);
 
 our @EXPORT = qw(new_node start_mock stop_mock mock_get mock_post mock_requests
-  wait_until json_decode);
+  wait_until json_decode cortex_setup_sql);
 
 my $testdir = dirname(__FILE__);
 my $json = JSON::PP->new->canonical;
@@ -34,6 +34,20 @@ max_worker_processes = 16
 log_min_messages = log
 } . ($extra // ''));
 	return $node;
+}
+
+# SQL that creates the extension and the webhook of the Cortex guide, pointed
+# at the mock (entity from data.entity, RequestCreated, no rate limit).
+sub cortex_setup_sql
+{
+	my ($mock) = @_;
+	my $base = "http://127.0.0.1:$mock->{port}/api/v1/catalog";
+	return qq{
+CREATE EXTENSION cortex_hook;
+INSERT INTO cortex_hook.webhook (name, url, headers, triggers, rate_limit_per_minute)
+VALUES ('Cortex', '$base/{{data.entity}}/custom-events', '{"Authorization": "Bearer test-token"}',
+        '{RequestCreated}', NULL);
+};
 }
 
 # Start the mock on a port (0: any free one); returns { port, pid, log }.
