@@ -39,13 +39,19 @@ check(const char *name, int ok, const char *got, const char *want)
 	}
 }
 
-/* Render src against ctx and compare with want (NULL: expect a render error). */
+/*
+ * Render src against ctx, the output limited to limit bytes (0: no limit),
+ * and compare with want.  want NULL expects a render error; with a limit, it
+ * must be "stopped at the limit": over_limit set, nothing written past it.
+ */
 static void
-render_is(const char *name, TplMode mode, const char *src, const char *want)
+render_limited(const char *name, TplMode mode, const char *src, size_t limit,
+			   const char *want)
 {
 	TplError	err;
 	Template   *t = tpl_compile(src, strlen(src), mode, &err);
 	TplBuf		out = {0};
+	TplContext	c;
 	int			ok;
 
 	if (!t)
@@ -53,14 +59,13 @@ render_is(const char *name, TplMode mode, const char *src, const char *want)
 		check(name, 0, err.message, want);
 		return;
 	}
-	{
-		TplContext	c;
-
-		tpl_jansson_context(&c, ctx);
-		ok = tpl_render(t, &c, &out, &err);
-	}
+	tpl_jansson_context(&c, ctx);
+	out.limit = limit;
+	ok = tpl_render(t, &c, &out, &err);
 	if (!want)
-		check(name, !ok, ok ? out.data : err.message, "(render error)");
+		check(name, !ok && (limit == 0 || (out.over_limit && out.len <= limit &&
+										   strstr(err.message, "more than") != NULL)),
+			  ok ? out.data : err.message, limit ? "(stopped at the limit)" : "(render error)");
 	else
 		check(name, ok && strcmp(out.data ? out.data : "", want) == 0,
 			  ok ? (out.data ? out.data : "") : err.message, want);
@@ -76,36 +81,10 @@ render_is(const char *name, TplMode mode, const char *src, const char *want)
 	tpl_free(t);
 }
 
-/*
- * Render src with the output limited to limit bytes: want is the output, or
- * NULL for "stopped at the limit" (over_limit set, the error says so).
- */
 static void
-limit_is(const char *name, TplMode mode, const char *src, size_t limit,
-		 const char *want)
+render_is(const char *name, TplMode mode, const char *src, const char *want)
 {
-	TplError	err;
-	Template   *t = tpl_compile(src, strlen(src), mode, &err);
-	TplBuf		out = {0};
-	TplContext	c;
-	int			ok;
-
-	if (!t)
-	{
-		check(name, 0, err.message, "(compiled)");
-		return;
-	}
-	tpl_jansson_context(&c, ctx);
-	out.limit = limit;
-	ok = tpl_render(t, &c, &out, &err);
-	if (want)
-		check(name, ok && strcmp(out.data, want) == 0, ok ? out.data : err.message, want);
-	else
-		check(name, !ok && out.over_limit && out.len <= limit &&
-			  strstr(err.message, "more than") != NULL,
-			  ok ? out.data : err.message, "(stopped at the limit)");
-	tpl_buf_free(&out);
-	tpl_free(t);
+	render_limited(name, mode, src, 0, want);
 }
 
 /* Expect a compile error containing msg at line:col. */
@@ -196,17 +175,17 @@ main(void)
 	render_is("url query", TPL_URL, "http://h/a?x={{data.requester.email}}", "http://h/a?x=ann%40x.io");
 
 	/* an output limit: exact fit renders, one byte more stops */
-	limit_is("limit: exact fit", TPL_JSON, "\"{{data.id}}\"", 4, "\"r1\"");
-	limit_is("limit: one byte over", TPL_JSON, "\"{{data.id}}\"", 3, NULL);
-	limit_is("limit: literal over", TPL_JSON, "{\"long literal\": 1}", 10, NULL);
-	limit_is("limit: escaped string", TPL_JSON, "\"{{data.requester.name}}\"", 14, NULL);
-	limit_is("limit: escaped string fits", TPL_JSON, "\"{{data.requester.name}}\"", 15,
-			 "\"Ann \\\"A\\\" <b>\"");
-	limit_is("limit: json helper", TPL_JSON, "\"{{json data.obj}}\"", 20, NULL);
-	limit_is("limit: object text", TPL_JSON, "\"{{data.obj}}\"", 20, NULL);
-	limit_is("limit: typed value", TPL_JSON, "\"{{json data}}\"", 100, NULL);
-	limit_is("limit: url, byte by byte", TPL_URL, "http://x/{{data.slashy}}", 20, NULL);
-	limit_is("limit: url fits", TPL_URL, "http://x/{{data.id}}", 11, "http://x/r1");
+	render_limited("limit: exact fit", TPL_JSON, "\"{{data.id}}\"", 4, "\"r1\"");
+	render_limited("limit: one byte over", TPL_JSON, "\"{{data.id}}\"", 3, NULL);
+	render_limited("limit: literal over", TPL_JSON, "{\"long literal\": 1}", 10, NULL);
+	render_limited("limit: escaped string", TPL_JSON, "\"{{data.requester.name}}\"", 14, NULL);
+	render_limited("limit: escaped string fits", TPL_JSON, "\"{{data.requester.name}}\"", 15,
+				   "\"Ann \\\"A\\\" <b>\"");
+	render_limited("limit: json helper", TPL_JSON, "\"{{json data.obj}}\"", 20, NULL);
+	render_limited("limit: object text", TPL_JSON, "\"{{data.obj}}\"", 20, NULL);
+	render_limited("limit: typed value", TPL_JSON, "\"{{json data}}\"", 100, NULL);
+	render_limited("limit: url, byte by byte", TPL_URL, "http://x/{{data.slashy}}", 20, NULL);
+	render_limited("limit: url fits", TPL_URL, "http://x/{{data.id}}", 11, "http://x/r1");
 
 	/* compile errors, with line and column */
 	error_is("not json", TPL_JSON, "{\n  \"a\": 1,\n  \"b\" 2\n}", "expected \":\"", 3, 7);
