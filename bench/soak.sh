@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Soak: N (1,000,000) events through the worker to the mock Cortex server,
-# inserted in batches while the worker delivers.  Reports: all delivered and
-# none twice (by Idempotency-Key at the mock), worker private memory at start
-# and end, the claim query's time and plan at start and end, and table and
-# index sizes after retention pruned the delivered rows.
+# Soak: N (1,000,000) events through the worker to a stand-in for Cortex
+# (nginx answering 200: the Python mock would be the bottleneck), inserted
+# BATCH to a transaction while the worker delivers.  Reports: all delivered and
+# none twice (by Idempotency-Key at the sink), worker private memory and the
+# claim query's time, buffers and plan every 100,000 events, and table and
+# index sizes before and after retention pruned the delivered rows.
 . "$(dirname "$0")/common.sh"
 N=${N:-1000000}
-BATCH=${BATCH:-20000}
+BATCH=${BATCH:-1000}	# events per INSERT transaction
+MAX_PENDING=${MAX_PENDING:-100000}
 start_server "cortex_hook.database_name = 'bench'
 cortex_hook.max_in_flight = 64
 cortex_hook.log_retention = '60s'
@@ -17,6 +19,7 @@ start_sink
 sed -i "s|log_format t '\$msec \$request_uri';|log_format t '\$msec \$http_idempotency_key';|" "$BENCH_DIR/nginx/nginx.conf"
 nginx -p "$BENCH_DIR/nginx" -c "$BENCH_DIR/nginx/nginx.conf" -s reload
 create_webhook
+[ -n "${RELOPTIONS:-}" ] && psql_b -c "ALTER TABLE cortex_hook.delivery SET ($RELOPTIONS)"
 pid=$(worker_pid)
 # The worker's claim query (its SELECT part), with the plan node that feeds
 # it and the buffers it touched: time alone is noisy on a shared machine.
@@ -43,8 +46,10 @@ while [ "$inserted" -lt "$N" ]; do
 		printf '%8d inserted, %6d pending: claim %s; worker %s kB\n' \
 			"$inserted" "$(pending)" "$(claim)" "$(rss)"
 	fi
-	# keep the queue bounded: wait while more than 5 batches are pending
-	while [ "$(pending)" -gt $((BATCH * 5)) ]; do sleep 1; done
+	# keep the queue bounded
+	if [ $((inserted % 20000)) = 0 ]; then
+		while [ "$(pending)" -gt "$MAX_PENDING" ]; do sleep 1; done
+	fi
 done
 while [ "$(psql_b -c "SELECT count(*) FROM cortex_hook.delivery WHERE status IN ('pending', 'delivering')")" != 0 ]; do sleep 1; done
 secs=$(( $(date +%s) - start ))
@@ -56,12 +61,17 @@ awk '{print $2}' "$BENCH_DIR/nginx/access.log" | sort | uniq -c | awk -v n="$N" 
 echo "$N events in ${secs}s ($((N / (secs > 0 ? secs : 1))) /s end to end)"
 sizes() {
 	psql_b -c "SELECT relname, n_live_tup, n_dead_tup, pg_size_pretty(pg_table_size(relid)),
-		pg_size_pretty(pg_indexes_size(relid))
+		pg_size_pretty(pg_indexes_size(relid)), autovacuum_count
 		FROM pg_stat_user_tables WHERE schemaname = 'cortex_hook' ORDER BY relname"
 }
-echo "table|live rows|dead rows|table size|index size"
+echo "table|live rows|dead rows|table size|index size|autovacuums"
 sizes
 sleep "${RETENTION_WAIT:-90}"	# retention (log_retention = 60s) prunes, autovacuum follows
 echo "after retention:"
 sizes
 echo "claim after retention: $(claim); worker $(rss) kB"
+# How much of the worker's private memory PostgreSQL's memory contexts hold;
+# the rest is malloc (libcurl, the template engine) and what glibc keeps.
+psql_b -c "SELECT pg_log_backend_memory_contexts($pid)" >/dev/null
+sleep 1
+grep -a "Grand total" "$BENCH_DIR/server.log" | tail -1 | sed 's/.*Grand total/worker memory contexts: grand total/'
