@@ -2,9 +2,10 @@
 \pset format unaligned
 \pset tuples_only on
 
+\getenv port MOCK_PORT
 INSERT INTO cortex_hook.webhook (name, url, headers, triggers)
-VALUES ('Cortex', 'http://127.0.0.1:1/api/v1/catalog/apono/custom-events',
-		'{"Authorization": "Bearer secret-key"}', '{RequestCreated}');
+VALUES ('Cortex', 'http://127.0.0.1:' || :'port' || '/api/v1/catalog/apono/custom-events',
+		'{"Authorization": "Bearer test-token"}', '{RequestCreated}');
 
 CREATE ROLE cortex_hook_nobody;
 CREATE ROLE cortex_hook_app;
@@ -36,6 +37,9 @@ SELECT try($$CREATE TABLE mine (event_type text, data jsonb)$$);
 SELECT cortex_hook.render_template('{"a": "{{x}}"}', '{"x": 1}'), cortex_hook.mock_event() ? 'data';
 RESET ROLE;
 SELECT count(*), min(body::jsonb->'customData'->>'id') FROM cortex_hook.delivery;
+-- and what it queued is sent (deliver() does what the worker does)
+SELECT cortex_hook.deliver();
+SELECT status, attempts FROM cortex_hook.delivery;
 
 -- The SECURITY DEFINER trigger cannot be hijacked through search_path:
 -- look-alike tables, functions and operators in a schema the caller controls change nothing.
