@@ -19,7 +19,10 @@ start_sink
 sed -i "s|log_format t '\$msec \$request_uri';|log_format t '\$msec \$http_idempotency_key';|" "$BENCH_DIR/nginx/nginx.conf"
 nginx -p "$BENCH_DIR/nginx" -c "$BENCH_DIR/nginx/nginx.conf" -s reload
 create_webhook
-[ -n "${RELOPTIONS:-}" ] && psql_b -c "ALTER TABLE cortex_hook.delivery SET ($RELOPTIONS)"
+# e.g. RELOPTIONS="autovacuum_vacuum_scale_factor = 0.2, autovacuum_vacuum_cost_delay = 2"
+# for PostgreSQL's defaults instead of the extension's
+[ -n "${RELOPTIONS:-}" ] && psql_b -c "ALTER TABLE cortex_hook.delivery SET ($RELOPTIONS);
+	ALTER TABLE cortex_hook.invocation SET ($RELOPTIONS)"
 pid=$(worker_pid)
 # The worker's claim query (its SELECT part), with the plan node that feeds
 # it and the buffers it touched: time alone is noisy on a shared machine.
@@ -34,6 +37,14 @@ print("%.3f ms, %d buffers (%s %s)" % (p["Execution Time"], b, n["Node Type"], n
 }
 rss() { awk '/RssAnon/ {print $2}' "/proc/$pid/status"; }
 pending() { psql_b -c "SELECT count(*) FROM cortex_hook.delivery WHERE status = 'pending'"; }
+# The oldest other open transaction: while it runs, index entries of rows
+# claimed since it began cannot be skipped without a heap visit.
+oldest() {
+	psql_b -c "SELECT coalesce(round(extract(epoch FROM max(now() - xact_start)) * 1000) || ' ms ('
+		|| (array_agg(coalesce(nullif(query, ''), backend_type) ORDER BY xact_start))[1] || ')', 'none')
+		FROM pg_stat_activity WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid()
+		AND backend_type <> 'cortex_hook worker'" | cut -c1-60
+}
 echo "worker private memory at start (cold): $(rss) kB"
 inserted=0
 start=$(date +%s)
@@ -43,8 +54,8 @@ while [ "$inserted" -lt "$N" ]; do
 	inserted=$((inserted + BATCH))
 	# every 100,000 events, just after a batch went in: the same point each time
 	if [ $((inserted % 100000)) = 0 ] || [ "$inserted" = "$BATCH" ]; then
-		printf '%8d inserted, %6d pending: claim %s; worker %s kB\n' \
-			"$inserted" "$(pending)" "$(claim)" "$(rss)"
+		printf '%8d inserted, %6d pending: claim %s; worker %s kB; oldest other transaction %s\n' \
+			"$inserted" "$(pending)" "$(claim)" "$(rss)" "$(oldest)"
 	fi
 	# keep the queue bounded
 	if [ $((inserted % 20000)) = 0 ]; then

@@ -105,6 +105,15 @@ CREATE INDEX invocation_webhook_idx ON cortex_hook.invocation (webhook_id, start
 CREATE INDEX invocation_delivery_idx ON cortex_hook.invocation (delivery_id);
 CREATE INDEX invocation_started_idx ON cortex_hook.invocation (started_at);
 
+-- Both tables churn: every delivery is updated twice (claimed, recorded) and
+-- retention deletes old rows.  Vacuum them early and unthrottled, so that the
+-- claim's index scan does not wade through dead entries and space is reused
+-- rather than the tables growing (bench/README.md, soak).
+ALTER TABLE cortex_hook.delivery SET (autovacuum_vacuum_scale_factor = 0.01,
+									  autovacuum_vacuum_cost_delay = 0);
+ALTER TABLE cortex_hook.invocation SET (autovacuum_vacuum_scale_factor = 0.01,
+										autovacuum_vacuum_cost_delay = 0);
+
 -- Bodies of about 2 kB cross the TOAST threshold: lz4 compresses them several
 -- times faster than pglz, where the server was built with it.
 DO $$

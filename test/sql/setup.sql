@@ -4,8 +4,8 @@ DROP EXTENSION cortex_hook;
 CREATE EXTENSION cortex_hook;
 SELECT extversion FROM pg_extension WHERE extname = 'cortex_hook';
 
--- Its objects.
-SELECT c.relname, c.relkind
+-- Its objects; the churning tables are vacuumed early (README, "Delivery, retries and rate limits").
+SELECT c.relname, c.relkind, c.reloptions
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = 'cortex_hook' AND c.relkind IN ('r', 'v')
 ORDER BY 1;
