@@ -44,10 +44,11 @@ free_port() {
 
 # Start the mock Cortex server in the background; sets MOCK_PORT and MOCK_PID.
 start_mock() {
-	local dir portfile
+	local dir portfile token=${1:-}
 	dir=$(mktemp -d)
 	portfile="$dir/port"
-	python3 test/mock_cortex.py --port 0 --port-file "$portfile" ${1:+--token "$1"} >"$dir/log" 2>&1 &
+	shift || true
+	python3 test/mock_cortex.py --port 0 --port-file "$portfile" ${token:+--token "$token"} "$@" >"$dir/log" 2>&1 &
 	MOCK_PID=$!
 	for _ in $(seq 100); do
 		[ -s "$portfile" ] && break

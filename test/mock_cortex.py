@@ -20,7 +20,13 @@ Control endpoints (not part of Cortex):
         "reset_mid_body" (a TCP reset after part of the body) apply to every
         request for e.
     GET  /_mock/requests[?entity=e]   every request received, oldest first
+    GET  /_mock/counts                {"requests": n, "distinct": k, "twice": d,
+                                      "refused": r}: requests, distinct
+                                      Idempotency-Keys, keys received more than
+                                      once, and answers other than 2xx
     POST /_mock/reset                 forget requests and scripts
+
+With --count-only (for soak runs) requests are counted, not kept.
 
 Binds to 127.0.0.1 only.  Standard library only.
 """
@@ -37,6 +43,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 LOCK = threading.Lock()
 REQUESTS = []
 SCRIPTS = {}
+KEYS = {}           # Idempotency-Key -> times received
+REFUSED = [0]       # answers other than 2xx to Cortex requests
 PREFIX = "/api/v1/catalog/"
 SUFFIX = "/custom-events"
 
@@ -53,6 +61,9 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(n) if n else b""
 
     def _send(self, status, obj=None, headers=None, body=None):
+        if status >= 300 and not self.path.startswith("/_mock/"):
+            with LOCK:
+                REFUSED[0] += 1
         data = body if body is not None else json.dumps(obj).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -82,6 +93,8 @@ class Handler(BaseHTTPRequestHandler):
             with LOCK:
                 REQUESTS.clear()
                 SCRIPTS.clear()
+                KEYS.clear()
+                REFUSED[0] = 0
             return self._send(200, {"ok": True})
         if path == "/_mock/script" and method == "POST":
             spec = json.loads(raw or b"{}")
@@ -94,6 +107,12 @@ class Handler(BaseHTTPRequestHandler):
             with LOCK:
                 rows = [r for r in REQUESTS if entity is None or r["entity"] == entity]
             return self._send(200, rows)
+        if path == "/_mock/counts":
+            with LOCK:
+                counts = {"requests": sum(KEYS.values()), "distinct": len(KEYS),
+                          "twice": sum(1 for n in KEYS.values() if n > 1),
+                          "refused": REFUSED[0]}
+            return self._send(200, counts)
         return self._send(404, {"message": "unknown control endpoint"})
 
     def _handle(self, method):
@@ -126,8 +145,12 @@ class Handler(BaseHTTPRequestHandler):
             "body": text,
             "time": time.time(),
         }
+        key = self.headers.get("Idempotency-Key")
         with LOCK:
-            REQUESTS.append(received)
+            if not self.server.count_only:
+                REQUESTS.append(received)
+            if key is not None:
+                KEYS[key] = KEYS.get(key, 0) + 1
             script = SCRIPTS.get(entity) if entity is not None else None
             failing = False
             if script and script.get("fail", 0) > 0:
@@ -237,6 +260,8 @@ def main():
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--port-file", help="write the bound port here")
     ap.add_argument("--token", default="test-token", help="the API key that is accepted")
+    ap.add_argument("--count-only", action="store_true",
+                    help="count requests by Idempotency-Key instead of keeping them")
     ap.add_argument("--tls-cert", help="serve https with this certificate (PEM, key included)")
     args = ap.parse_args()
     srv = Server(("127.0.0.1", args.port), Handler)
@@ -246,6 +271,7 @@ def main():
         tls.load_cert_chain(args.tls_cert)
         srv.socket = tls.wrap_socket(srv.socket, server_side=True)
     srv.token = args.token
+    srv.count_only = args.count_only
     port = srv.server_address[1]
     if args.port_file:
         with open(args.port_file + ".tmp", "w") as f:
