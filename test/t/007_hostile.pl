@@ -1,7 +1,8 @@
 # Hostile endpoints: a body dripping one byte a second, a malformed status
 # line, a 100 MB body, 10,000 headers, a reset mid-response, a redirect to
-# another host, a TLS endpoint with a certificate of an unknown CA.  Each ends
-# as SPEC §5.2 says, with an error a person can act on, and memory stays bounded.
+# another host, TLS endpoints with a certificate of an unknown CA and with a
+# self-signed one.  Each ends as SPEC §5.2 says, with an error a person can
+# act on, and memory stays bounded.
 use strict;
 use warnings;
 use FindBin;
@@ -58,11 +59,18 @@ system_or_bail('openssl', 'x509', '-req', '-in', "$dir/srv.csr", '-CA', "$dir/ca
 append_to_file("$dir/full.pem", slurp_file("$dir/srv.pem") . slurp_file("$dir/srv.key"));
 my $tls = start_mock(0, '--tls-cert', "$dir/full.pem");
 hook('tls', "https://127.0.0.1:$tls->{port}/api/v1/catalog/tls/custom-events");
+# and one whose certificate is self-signed: its own issuer
+system_or_bail('openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
+	'-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+	'-keyout', "$dir/self.key", '-out', "$dir/self.pem");
+append_to_file("$dir/self-full.pem", slurp_file("$dir/self.pem") . slurp_file("$dir/self.key"));
+my $self = start_mock(0, '--tls-cert', "$dir/self-full.pem");
+hook('selfsigned', "https://127.0.0.1:$self->{port}/api/v1/catalog/selfsigned/custom-events");
 
 my $wpid = $node->safe_psql('postgres', q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'cortex_hook worker'});
 $node->safe_psql('postgres', q{INSERT INTO cortex_hook.access_request_event (event_type, data) SELECT 'RequestCreated', cortex_hook.mock_event()->'data'});
 
-like(outcome('drip'), qr/^failed\|200\|timed out after 2000 ms receiving the response \(.*\) \(gave up after 1 attempts\)|^failed\|200\|timed out after 2000 ms receiving the response/,
+like(outcome('drip'), qr/^failed\|200\|timed out after 2000 ms receiving the response \(dns \d+ ms, .*first response byte received\)\|/,
 	'a body dripping one byte a second: the timeout holds, and says where the time went');
 like(outcome('garbage'), qr/^failed\|-\|.*(Unsupported|Weird|weird|version|HTTP)/i, 'a malformed status line: a transport error');
 like(outcome('huge'), qr/^delivered\|200\|response body truncated at cortex_hook.response_body_limit \(65536 bytes\)\|65536\|/,
@@ -73,13 +81,16 @@ like(outcome('reset'), qr/^failed\|200\|.*(reset|Recv failure|transfer closed)/i
 like(outcome('moved'), qr/^failed\|302\|\|/, 'a redirect: failed, not followed');
 is(scalar @{ mock_requests($other) }, 0, 'nothing was sent to the redirect target');
 like(outcome('tls'), qr/^failed\|-\|.*SSL certificate problem: (self[- ]signed certificate in certificate chain|unable to get local issuer certificate)/,
-	'an untrusted certificate: a TLS error');
+	'a certificate of an unknown CA: a TLS error');
+like(outcome('selfsigned'), qr/^failed\|-\|.*SSL certificate problem: self[- ]signed certificate\|/,
+	'a self-signed certificate: a TLS error');
 sub tls_requests
 {
-	my $out = `curl -sk https://127.0.0.1:$tls->{port}/_mock/requests`;
+	my ($m) = @_;
+	my $out = `curl -sk https://127.0.0.1:$m->{port}/_mock/requests`;
 	return scalar @{ json_decode($out) };
 }
-is(tls_requests(), 0, 'no request reached the TLS endpoint');
+is(tls_requests($tls) + tls_requests($self), 0, 'no request reached either TLS endpoint');
 
 # Under AddressSanitizer (the sanitizer pass) freed memory is held in its
 # quarantine (up to 256 MB) and every allocation has a shadow: a looser bound.
@@ -87,16 +98,19 @@ my $anon = `grep RssAnon /proc/$wpid/status` =~ /(\d+)/ ? $1 : 0;
 my $bound = $ENV{ASAN_OPTIONS} ? 300_000 : 50_000;
 cmp_ok($anon, '<', $bound, "worker private memory stays bounded ($anon kB)");
 
-# name the CA in cortex_hook.ca_file: the same endpoint is accepted
-$node->append_conf('postgresql.conf', "cortex_hook.ca_file = '$dir/ca.pem'\n");
+# name the CA and the self-signed certificate in cortex_hook.ca_file: both
+# endpoints are accepted
+append_to_file("$dir/bundle.pem", slurp_file("$dir/ca.pem") . slurp_file("$dir/self.pem"));
+$node->append_conf('postgresql.conf', "cortex_hook.ca_file = '$dir/bundle.pem'\n");
 $node->reload;
 sleep 1;
 $node->safe_psql('postgres', q{SELECT cortex_hook.redeliver(d.id) FROM cortex_hook.delivery d
-	JOIN cortex_hook.webhook w ON w.id = d.webhook_id WHERE w.name = 'tls'});
-ok($node->poll_query_until('postgres', q{SELECT d.status = 'delivered' FROM cortex_hook.delivery d
-	JOIN cortex_hook.webhook w ON w.id = d.webhook_id WHERE w.name = 'tls'}), 'with its CA in cortex_hook.ca_file: delivered over TLS');
-is(tls_requests(), 1, 'the TLS endpoint received it');
+	JOIN cortex_hook.webhook w ON w.id = d.webhook_id WHERE w.name IN ('tls', 'selfsigned')});
+ok($node->poll_query_until('postgres', q{SELECT bool_and(d.status = 'delivered') FROM cortex_hook.delivery d
+	JOIN cortex_hook.webhook w ON w.id = d.webhook_id WHERE w.name IN ('tls', 'selfsigned')}),
+	'named in cortex_hook.ca_file: both delivered over TLS');
+is(tls_requests($tls) . ' ' . tls_requests($self), '1 1', 'each TLS endpoint received its request');
 
 $node->stop;
-stop_mock($_) for ($mock, $other, $tls);
+stop_mock($_) for ($mock, $other, $tls, $self);
 done_testing();
