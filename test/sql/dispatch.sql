@@ -62,8 +62,8 @@ SELECT status, url, length(body), last_error FROM cortex_hook.delivery ORDER BY 
 INSERT INTO cortex_hook.access_request_event (event_type, data)
 VALUES ('RequestApproved', jsonb_build_object('entity', 'deep', 'nest', (repeat('[', 10000) || repeat(']', 10000))::jsonb));
 SELECT status, url, length(body), body::jsonb->'customData'->>'entity' FROM cortex_hook.delivery ORDER BY id DESC LIMIT 1;
--- Invalid surrogate escapes never reach the trigger: jsonb and json input
--- refuse them with the INSERT.
+-- Invalid surrogate escapes: jsonb input refuses them with the INSERT (a
+-- json column keeps them; see my_requests below).
 SELECT try($$INSERT INTO cortex_hook.access_request_event (event_type, data) VALUES ('RequestApproved', '{"entity": "s", "x": "\ud800"}')$$);
 DELETE FROM cortex_hook.webhook WHERE name = 'needs entity';
 
@@ -81,8 +81,9 @@ SELECT body::jsonb->>'timestamp' FROM cortex_hook.delivery WHERE event_id = 7 OR
 -- each webhook for the event type records why nothing was sent.
 INSERT INTO my_requests VALUES (9, 'RequestCreated', '{"entity": "nul", "x": "a\u0000b"}', now());
 INSERT INTO my_requests VALUES (10, 'RequestCreated', '{"entity": "big number", "x": 1e1000000}', now());
+INSERT INTO my_requests VALUES (11, 'RequestCreated', '{"entity": "surrogate", "x": "\ud800 \udc00"}', now());
 SELECT event_id, name, status, d.url, last_error FROM cortex_hook.delivery d
-	JOIN cortex_hook.webhook w ON w.id = d.webhook_id WHERE event_id IN (9, 10) ORDER BY d.id;
+	JOIN cortex_hook.webhook w ON w.id = d.webhook_id WHERE event_id IN (9, 10, 11) ORDER BY d.id;
 SELECT count(*) FROM my_requests;
 
 -- FOR EACH STATEMENT with a transition table: one call for many rows.
@@ -91,6 +92,15 @@ CREATE TRIGGER to_cortex AFTER INSERT ON bulk_requests REFERENCING NEW TABLE AS 
 	FOR EACH STATEMENT EXECUTE FUNCTION cortex_hook.dispatch();
 INSERT INTO bulk_requests SELECT 'RequestCreated', fixed_event()->'data' FROM generate_series(1, 5);
 SELECT count(*), count(event_id) FROM queued WHERE name = 'created' AND event_id IS NULL;
+
+-- 1,000 webhooks for the event type, one of them matching: one delivery.
+INSERT INTO cortex_hook.webhook (name, url, triggers, filters)
+SELECT 'many ' || i, 'http://127.0.0.1:1/api/v1/catalog/many/custom-events', '{RequestFailed}',
+	   jsonb_build_object('integrations', jsonb_build_array(CASE i WHEN 500 THEN 'payments-prod-db' ELSE 'other-' || i END))
+FROM generate_series(1, 1000) i;
+INSERT INTO cortex_hook.access_request_event (event_type, data) VALUES ('RequestFailed', fixed_event('RequestFailed')->'data');
+SELECT name, status FROM queued WHERE event_type = 'RequestFailed';
+DELETE FROM cortex_hook.webhook WHERE name LIKE 'many %';
 
 -- Misuse is reported clearly.
 CREATE TABLE wrong (id int, data jsonb);
