@@ -108,7 +108,7 @@ sizes() {
 }
 echo "table|live rows|dead rows|table size|index size|autovacuums"
 sizes
-sleep "${RETENTION_WAIT:-90}"	# retention (log_retention = 60s) prunes, autovacuum follows
+sleep "${RETENTION_WAIT:-150}"	# retention (log_retention 60 s, pruned at least once a minute), then autovacuum
 echo "after retention:"
 sizes
 echo "claim after retention: $(claim); worker $(rss)"
