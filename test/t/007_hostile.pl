@@ -84,13 +84,7 @@ like(outcome('tls'), qr/^failed\|-\|.*SSL certificate problem: (self[- ]signed c
 	'a certificate of an unknown CA: a TLS error');
 like(outcome('selfsigned'), qr/^failed\|-\|.*SSL certificate problem: self[- ]signed certificate\|/,
 	'a self-signed certificate: a TLS error');
-sub tls_requests
-{
-	my ($m) = @_;
-	my $out = `curl -sk https://127.0.0.1:$m->{port}/_mock/requests`;
-	return scalar @{ json_decode($out) };
-}
-is(tls_requests($tls) + tls_requests($self), 0, 'no request reached either TLS endpoint');
+is(@{ mock_requests($tls) } + @{ mock_requests($self) }, 0, 'no request reached either TLS endpoint');
 
 # Under AddressSanitizer (the sanitizer pass) freed memory is held in its
 # quarantine (up to 256 MB) and every allocation has a shadow: a looser bound.
@@ -109,7 +103,7 @@ $node->safe_psql('postgres', q{SELECT cortex_hook.redeliver(d.id) FROM cortex_ho
 ok($node->poll_query_until('postgres', q{SELECT bool_and(d.status = 'delivered') FROM cortex_hook.delivery d
 	JOIN cortex_hook.webhook w ON w.id = d.webhook_id WHERE w.name IN ('tls', 'selfsigned')}),
 	'named in cortex_hook.ca_file: both delivered over TLS');
-is(tls_requests($tls) . ' ' . tls_requests($self), '1 1', 'each TLS endpoint received its request');
+is(scalar @{ mock_requests($tls) } . ' ' . scalar @{ mock_requests($self) }, '1 1', 'each TLS endpoint received its request');
 
 $node->stop;
 stop_mock($_) for ($mock, $other, $tls, $self);

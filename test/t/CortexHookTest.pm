@@ -50,7 +50,7 @@ VALUES ('Cortex', '$base/{{data.entity}}/custom-events', '{"Authorization": "Bea
 };
 }
 
-# Start the mock on a port (0: any free one); returns { port, pid, log }.
+# Start the mock on a port (0: any free one); returns { port, pid, tls }.
 sub start_mock
 {
 	my ($port, @extra) = @_;
@@ -72,7 +72,7 @@ sub start_mock
 		usleep(50_000);
 	}
 	my $p = PostgreSQL::Test::Utils::slurp_file($portfile);
-	return { port => $p, pid => $pid };
+	return { port => $p, pid => $pid, tls => scalar grep { $_ eq '--tls-cert' } @extra };
 }
 
 sub stop_mock
@@ -85,6 +85,13 @@ sub stop_mock
 sub mock_get
 {
 	my ($mock, $path) = @_;
+	# HTTP::Tiny needs IO::Socket::SSL for https; curl is at hand
+	if ($mock->{tls})
+	{
+		my $out = `curl -sfk https://127.0.0.1:$mock->{port}$path`;
+		die "mock GET $path: curl exit $?" if $?;
+		return $json->decode($out);
+	}
 	my $r = HTTP::Tiny->new->get("http://127.0.0.1:$mock->{port}$path");
 	die "mock GET $path: $r->{status}" unless $r->{success};
 	return $json->decode($r->{content});
