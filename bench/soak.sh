@@ -91,10 +91,11 @@ echo "queue empty: claim $(claim); worker $(rss)"
 [ "$(worker_pid)" = "$pid" ] || echo "warning: the worker restarted"
 read -r total keys dup refused <<<"$(sink_counts)"
 echo "$SINK received $total requests for $keys distinct deliveries of $N; sent twice: $dup; refused: $refused"
-echo "deliveries not yet pruned, by status: $(psql_b -c "SELECT string_agg(status || ' ' || n, ', ') FROM
-	(SELECT status, count(*) AS n FROM cortex_hook.delivery GROUP BY status ORDER BY status) s")"
+IFS='|' read -r by_status not_delivered <<<"$(psql_b -c "SELECT string_agg(status || ' ' || n, ', ' ORDER BY status),
+	coalesce(sum(n) FILTER (WHERE status <> 'delivered'), 0)
+	FROM (SELECT status, count(*) AS n FROM cortex_hook.delivery GROUP BY status) s")"
+echo "deliveries not yet pruned, by status: $by_status"
 echo "$N events in ${secs}s ($((N / (secs > 0 ? secs : 1))) /s end to end)"
-not_delivered=$(psql_b -c "SELECT count(*) FROM cortex_hook.delivery WHERE status <> 'delivered'")
 if [ "$keys" = "$N" ] && [ "$dup" = 0 ] && [ "$refused" = 0 ] && [ "$not_delivered" = 0 ]; then
 	verdict="all $N delivered, none twice"
 else
